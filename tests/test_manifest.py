@@ -1,7 +1,8 @@
 """The manifest reader: every bad input is one clear ``FILE:LINE: field:`` problem, all at once.
 
-Real files are written to a temp folder and read with ``read_manifest``, the way the CLI
-reads them. The folder is the working directory, so messages name ``m.csv``, not a long path.
+Real files are written to a temp folder and read with ``read_manifest`` by their absolute
+path, the way the CLI reads them; messages name the file by its base name (``m.csv:2: ...``),
+so every exact-prefix assertion below also checks that.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -33,7 +35,8 @@ def _in_tmp(tmp_path, monkeypatch):
 
 
 def write(name: str, content: str | bytes | list[dict]) -> str:
-    """Write raw text/bytes, or records as JSONL or CSV (header = every key seen, in order)."""
+    """Write raw text/bytes, or records as JSONL or CSV (header = every key seen, in order).
+    Returns the absolute path."""
     if isinstance(content, list):
         if name.endswith((".jsonl", ".ndjson")):
             content = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in content)
@@ -46,24 +49,22 @@ def write(name: str, content: str | bytes | list[dict]) -> str:
             content = buf.getvalue()
     with open(name, "wb") as f:
         f.write(content if isinstance(content, bytes) else content.encode("utf-8"))
-    return name
+    return os.path.abspath(name)
 
 
 def problems(name: str, content=None, **kw) -> list[str]:
     """What read_manifest reports, one string per problem ([] when the file is valid)."""
-    if content is not None:
-        write(name, content)
+    path = write(name, content) if content is not None else os.path.abspath(name)
     try:
-        read_manifest(name, **kw)
+        read_manifest(path, **kw)
     except ManifestError as exc:
         return [str(p) for p in exc.problems]
     return []
 
 
 def lines(name: str, content=None, **kw) -> list[Line]:
-    if content is not None:
-        write(name, content)
-    return read_manifest(name, **kw)
+    path = write(name, content) if content is not None else os.path.abspath(name)
+    return read_manifest(path, **kw)
 
 
 def first(fmt: str) -> int:
@@ -610,9 +611,9 @@ def test_every_problem_in_a_file_is_reported():
 
 
 def test_error_message_is_capped():
-    write("m.jsonl", [{**OK, "speed": 9}] * 60)
+    path = write("m.jsonl", [{**OK, "speed": 9}] * 60)
     with pytest.raises(ManifestError) as info:
-        read_manifest("m.jsonl")
+        read_manifest(path)
     shown = str(info.value).splitlines()
     assert len(info.value.problems) == 60
     assert len(shown) == 51 and shown[-1] == "... and 10 more"
@@ -620,9 +621,236 @@ def test_error_message_is_capped():
 
 
 def test_iter_manifest_streams_lines_and_problems_in_order():
-    write("m.jsonl", [OK, {**OK, "speed": 9}, OK])
-    kinds = [type(item).__name__ for item in iter_manifest("m.jsonl")]
+    path = write("m.jsonl", [OK, {**OK, "speed": 9}, OK])
+    kinds = [type(item).__name__ for item in iter_manifest(path)]
     assert kinds == ["Line", "Problem", "Line"]
+
+
+# --------------------------------------------- the CLI tests' contract ----
+
+GOOD = {"text": "Hello there.", "voice": "Calm_Woman"}
+
+#: the cases of test_bad_input.py (which needs the fake server): same rows, same prefix
+BAD_JSONL = [
+    ([GOOD, {**GOOD, "speed": "fast"}], 2, "speed"),
+    ([{**GOOD, "speed": 3}], 1, "speed"),
+    ([{**GOOD, "pitch": 1.5}], 1, "pitch"),
+    ([{**GOOD, "vol": 0}], 1, "vol"),
+    ([{"voice": "Calm_Woman"}], 1, "text"),
+    ([{**GOOD, "text": "   "}], 1, "text"),
+    ([{"text": "No voice here."}], 1, "voice"),
+    ([{**GOOD, "id": "x"}, {**GOOD, "id": "x"}], 2, "id"),
+    ([{**GOOD, "voice": "@Narrator"}], 1, "voice"),
+    ([{**GOOD, "spead": 1.1}], 1, "spead"),
+    ([{**GOOD, "output": "../../etc/x.wav"}], 1, "output"),
+    ([{**GOOD, "output": "/tmp/x.wav"}], 1, "output"),
+    ([{**GOOD, "id": "../x"}], 1, "id"),
+    ([{**GOOD, "model": "speech-9"}], 1, "model"),
+    ([{**GOOD, "model": "speech-2.8-hd", "emotion": "whisper"}], 1, "emotion"),
+]
+
+
+@pytest.mark.parametrize(("rows", "line", "field"), BAD_JSONL)
+def test_bad_input_cases_give_one_problem_with_the_cli_prefix(tmp_path, rows, line, field):
+    path = tmp_path / "deep" / "folder" / "bad.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(ManifestError) as info:
+        read_manifest(path)  # a Path in another folder: the message names only the file
+    assert [str(p).split(": ", 2)[:2] for p in info.value.problems] == [[f"bad.jsonl:{line}", field]]
+    said = "unknown field" if field == "spead" else "expected "
+    assert str(info.value).startswith(f"bad.jsonl:{line}: {field}: {said}")
+
+
+def test_bad_input_csv_and_malformed_cases():
+    found = problems("broken.jsonl", '{"text": "ok", "voice": "Calm_Woman"}\n{"text": "oops", "voice": \n')
+    has(found, "broken.jsonl:2: json: expected a JSON object, got invalid JSON")
+    found = problems("broken.csv", 'text,voice\n"fine",Calm_Woman\n"unclosed,Calm_Woman\n')
+    assert found == [
+        "broken.csv:3: csv: expected a closing quote, got the end of the file "
+        "(a quoted cell starting here is never closed)"
+    ]
+    text = "text,voice,speed,pitch\nHello,Calm_Woman,1.0,0\nHi,Calm_Woman,abc,0\nHey,Calm_Woman,1,13\n"
+    assert problems("cells.csv", text) == [
+        "cells.csv:3: speed: expected a number from 0.5 to 2, got 'abc'",
+        "cells.csv:4: pitch: expected an integer from -12 to 12, got 13",
+    ]
+    rows = [{**GOOD, "speed": 9}, {**GOOD, "pitch": 40}, {"voice": "Calm_Woman"}]
+    assert [p.split(": ")[0:2] for p in problems("many.jsonl", rows)] == [
+        ["many.jsonl:1", "speed"],
+        ["many.jsonl:2", "pitch"],
+        ["many.jsonl:3", "text"],
+    ]
+    has(problems("lines.txt", "hello\n"), "lines.txt:0: file: expected a .csv, .tsv, .jsonl or .ndjson file")
+
+
+def test_file_is_named_by_its_base_name(tmp_path):
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    (folder / "ep1.csv").write_text("text,voice\nHi,alloy,x\n", encoding="utf-8")
+    for path in (folder / "ep1.csv", str(folder / "ep1.csv"), os.path.join("scripts", "ep1.csv")):
+        with pytest.raises(ManifestError) as info:
+            read_manifest(path)  # the last one is relative to tmp_path, the working directory
+        assert str(info.value) == "ep1.csv:2: csv: expected 2 fields (as in the header), got 3"
+    has(problems("m.jsonl", [OK], default_voice="!"), "--voice:0: voice:", "got '!'")
+
+
+# ------------------------------------------------------------ more CSV ----
+
+
+def test_tsv_problems_name_line_and_field():
+    found = problems("m.tsv", "id\ttext\tvoice\tspeed\na\tHi, you\talloy\t1\nb\tYo\talloy\t2.5\n")
+    assert found == ["m.tsv:3: speed: expected a number from 0.5 to 2, got 2.5"]
+
+
+def test_csv_lone_cr_line_endings():
+    got = lines("m.csv", b'id,text,voice\ra,Hi,alloy\rb,"Two\rlines",alloy\rc,Bye,echo\r')
+    assert [(ln.id, ln.line_no, ln.text) for ln in got] == [
+        ("a", 2, "Hi"),
+        ("b", 3, "Two\rlines"),  # a CR inside quotes is text, and the record starts on line 3
+        ("c", 5, "Bye"),
+    ]
+    found = problems("m.csv", b"text,voice,speed\r\nA,alloy,1\r\nB\rC,alloy,9\r\n")
+    assert found == [
+        "m.csv:3: csv: expected 3 fields (as in the header), got 1",
+        "m.csv:4: speed: expected a number from 0.5 to 2, got 9",
+    ]
+
+
+def test_broken_header_row_is_the_only_problem():
+    assert problems("m.csv", '"te"xt,voice\nA,alloy\nB,alloy\n') == [
+        "m.csv:1: csv: expected well-formed CSV, got: ',' expected after '\"' "
+        '(a quoted cell must end at its closing quote; write a quote inside one as "")'
+    ]
+
+
+def test_oversized_csv_cell_names_the_text_limit():
+    found = problems("m.csv", "text,voice\n" + "x" * 140_000 + ",alloy\nFine,alloy\nBad,alloy,1\n")
+    assert found == [
+        f"m.csv:2: csv: expected cells of at most {csv.field_size_limit()} characters, got a longer one "
+        f"(text may have at most {catalog.T2A_MAX_CHARS})",
+        "m.csv:4: csv: expected 2 fields (as in the header), got 3",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, header, hint",
+    [
+        ("m.csv", "text;voice;speed", "semicolon-separated: save it comma-separated as .csv"),
+        ("m.csv", "text\tvoice", "tab-separated: name it .tsv"),
+        ("m.tsv", "text,voice", "comma-separated: name it .csv"),
+    ],
+)
+def test_wrong_separator_is_one_problem_with_a_hint(name, header, hint):
+    sep = ";" if ";" in header else ("\t" if "\t" in header else ",")
+    body = "".join(sep.join(["Hi", "alloy", "1"][: header.count(sep) + 1]) + "\n" for _ in range(5))
+    found = problems(name, header + "\n" + body)
+    assert len(found) == 1  # not one "voice missing" per row
+    has(found, f"{name}:1: header: expected a header row with a 'text' column", hint)
+
+
+def test_misspelt_text_and_voice_columns_are_not_also_missing():
+    text = "Text,Voice,spead\nA,alloy,1\nB,alloy,1\n"
+    assert problems("m.csv", text) == [
+        "m.csv:1: Text: unknown field 'Text': did you mean 'text'?",
+        "m.csv:1: Voice: unknown field 'Voice': did you mean 'voice'?",
+        "m.csv:1: spead: unknown field 'spead': did you mean 'speed'?",
+    ]
+    # an empty cell under the misspelt name: the field is missing as well
+    assert problems("m.jsonl", [{"txt": "a", "voice": "alloy"}, {"txt": "", "voice": "alloy"}]) == [
+        "m.jsonl:1: txt: unknown field 'txt': did you mean 'text'?",
+        "m.jsonl:2: text: expected non-blank text, got nothing",
+    ]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_typo_threshold(fmt):
+    rows = [{**OK, "texy": "a", "spd": "1", "grp": "g", "scene": "s", "takes": "2"}]
+    found = problems(f"m.{fmt}", rows)
+    n = 1 if fmt == "csv" else first(fmt)  # CSV: at the header
+    assert found == [
+        f"m.{fmt}:{n}: texy: unknown field 'texy': did you mean 'text'?",  # ratio exactly 0.75
+        f"m.{fmt}:{n}: spd: unknown field 'spd': did you mean 'speed'?",
+        f"m.{fmt}:{n}: grp: unknown field 'grp': did you mean 'group'?",
+    ]
+    (line,) = lines(f"m.{fmt}", [{**OK, "scene": "s", "takes": "2"}])  # ratio 0.6 and 0.5: metadata
+    assert line.meta == {"scene": "s", "takes": "2"}
+
+
+# ------------------------------------------------------ more value rules ----
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_emotion_is_checked_even_when_the_model_is_bad(fmt):
+    found = problems(
+        f"m.{fmt}", [{**OK, "model": "x", "emotion": "joy"}, {**OK, "model": "x", "emotion": "sad"}]
+    )
+    n = first(fmt)
+    has(found, f"m.{fmt}:{n}: emotion: expected one of", "whisper", "any model accepts", "got 'joy'")
+    assert [p.split(": ")[:2] for p in found] == [
+        [f"m.{fmt}:{n}", "model"],
+        [f"m.{fmt}:{n}", "emotion"],
+        [f"m.{fmt}:{n + 1}", "model"],
+    ]
+
+
+def test_bad_default_model_still_checks_emotions():
+    found = problems("m.jsonl", [{**OK, "emotion": "joy"}], default_model="tts-1")
+    assert [p.split(": ")[:2] for p in found] == [["--model:0", "model"], ["m.jsonl:1", "emotion"]]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_an_id_and_an_extensionless_output_must_not_write_one_file(fmt):
+    rows = [
+        {**OK, "id": "intro"},
+        {**OK, "output": "Intro"},  # would write Intro.<format> over intro.<format>
+        {**OK, "output": "0004"},
+        {**OK},  # default id 0004, no output
+        {**OK, "output": "intro.wav"},  # only a WAV run would clash: left to the planner
+        {**OK, "id": "ch1", "output": "ch1/ch1"},
+    ]
+    found = problems(f"m.{fmt}", rows)
+    n = first(fmt)
+    assert found == [
+        f"m.{fmt}:{n + 1}: output: expected a file of its own, got output 'Intro', "
+        f"which writes the same file as line {n}'s id 'intro' (it has no output)",
+        f"m.{fmt}:{n + 3}: id: expected a file of its own, got id '0004' (it has no output), "
+        f"which writes the same file as line {n + 2}'s output '0004'",
+    ]
+
+
+@pytest.mark.parametrize("path", ["nul .wav", "CONIN$.wav", "a/conout$", "aux.tar.gz.wav"])
+def test_more_reserved_output_names(path):
+    has(problems("m.jsonl", [{**OK, "output": path}]), "m.jsonl:1: output: expected no reserved Windows")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_csv_and_jsonl_twins_give_the_same_lines(fmt):
+    rows = [
+        {"id": "a", "text": "你好，世界。", "voice": "@Host", "speed": 1.5, "pitch": -2, "vol": 0.5,
+         "emotion": "whisper", "language_boost": "Chinese", "output": "zh/a.flac", "group": "g",
+         "pause_after": 1.25, "chapter": "1", "speaker": "Host", "notes": "re-take"},
+        {"text": "Plain.", "voice": "Onyx"},
+    ]  # fmt: skip
+    got = lines(f"m.{fmt}", rows, cast={"Host": "female-shaonv"})
+    assert got[0] == Line(
+        id="a", line_no=first(fmt), text="你好，世界。", voice="female-shaonv", speed=1.5, pitch=-2, vol=0.5,
+        model=None, emotion="whisper", language_boost="Chinese", output="zh/a.flac", group="g",
+        pause_after=1.25, chapter="1", speaker="Host", meta={"notes": "re-take"},
+    )  # fmt: skip
+    assert (got[1].id, got[1].voice, got[1].meta) == (
+        "0002",
+        catalog.OPENAI_VOICE_ALIASES["onyx"],
+        {"notes": ""} if fmt == "csv" else {},
+    )
+
+
+def test_problem_and_error_strings():
+    p = Problem("a.csv", 3, "speed", "expected x, got y")
+    assert str(p) == "a.csv:3: speed: expected x, got y"
+    err = ManifestError([p, Problem("--voice", 0, "voice", "bad")])
+    assert str(err) == "a.csv:3: speed: expected x, got y\n--voice:0: voice: bad"
+    assert err.problems[1].line == 0
 
 
 # -------------------------------------------------------------- property ----
@@ -654,9 +882,9 @@ _PREFIXES = st.sampled_from(
     ),
 )
 def test_any_input_gives_lines_or_manifest_error(ext, data):
-    write("fuzz" + ext, data)
+    path = write("fuzz" + ext, data)
     try:
-        read_manifest("fuzz" + ext, cast={"Host": "alloy"})
+        read_manifest(path, cast={"Host": "alloy"})
     except ManifestError as exc:
         assert exc.problems and str(exc)
         assert all(p.line >= 0 and p.field for p in exc.problems)

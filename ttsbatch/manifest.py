@@ -17,7 +17,13 @@ Decisions where the brief was silent:
   A column with an empty header name is allowed while its cells are empty (trailing
   spreadsheet columns); a value under it is a problem, never dropped silently. A row with
   the wrong number of fields is reported and its fields are not checked (they may sit in
-  the wrong columns). A missing ``text`` column is reported once, at the header.
+  the wrong columns). A missing ``text`` column is reported once, at the header (with a
+  hint when the header looks split by another separator: ``;`` from European Excel, a tab
+  in a .csv, a comma in a .tsv); the rows then get no "text/voice missing" problems, which
+  would only repeat it once per row. A broken header row (a csv error) stops the reading:
+  any later row would be taken for the header. Lines may end in LF, CRLF or a lone CR (old
+  Mac exports); a lone CR counts as a line break for line numbers. A cell longer than the
+  csv module's limit (131,072 characters) is a ``csv`` problem that names the text limit.
 - JSONL: duplicate keys in an object are a problem (JSON would keep the last one silently);
   a ``\\u`` escape giving a lone surrogate is a problem (it cannot be written as UTF-8).
 - Default ids are ``f"{index:04d}"`` with a 1-based record index: their width depends only on
@@ -32,14 +38,25 @@ Decisions where the brief was silent:
   is reported like a bad ``--voice`` (file ``--model``, line 0).
 - Unknown columns: besides the typo rule, a few common synonyms are treated as typos
   (``volume``, ``voice_id``, ``language``, …); otherwise ``volume=2`` would be ignored silently.
+  A record that gives a value under a misspelt name of ``text`` or ``voice`` gets no "missing"
+  problem for that field: the typo problem already says what to fix.
+- ``emotion`` with an unknown ``model`` (already a problem) is still checked against the
+  emotions any model accepts, so ``joy`` is not hidden behind the model mistake.
+- Two lines must not write one file: besides duplicate ``output`` values, a line without
+  ``output`` (it writes ``<id>.<format>``) clashes with another line's ``output`` that has no
+  extension and equals that id (case-insensitively). ``output: intro.wav`` against an id
+  ``intro`` clashes only in a WAV run; the reader does not know the run's format, so that
+  case is left to the planner.
 - Output paths also reject Windows-illegal characters (``< > : " | ? *``), segments ending in
-  a dot or space (Windows drops them) and segments over 255 bytes; extensions are compared
+  a dot or space (Windows drops them), ``CONIN$``/``CONOUT$`` and ``nul .wav`` (reserved as
+  Python's ``ntpath.isreserved`` sees it) and segments over 255 bytes; extensions are compared
   case-insensitively, and duplicates are compared after NFC normalisation and casefolding.
 - Invalid UTF-8 is reported per line and reading goes on; a JSONL line or CSV record with
   such a line is not checked further (replacement characters would add false problems).
   A UTF-16 file (Excel's "Unicode text") is one problem and is not read further.
 - A record with any problem yields no ``Line`` from ``iter_manifest``.
-- The extension is matched case-insensitively (``.CSV``); FILE in messages is the path as given.
+- The extension is matched case-insensitively (``.CSV``). FILE in messages is the file's
+  base name (``bad.jsonl:3: speed: ...``, as in the README), whatever folder it was given in.
 - Empty file, unsupported extension, unreadable file: problems on line 0, field ``file``.
 """
 
@@ -80,8 +97,13 @@ _SYNONYMS = {
     "filename": "output",
 }
 _ID_CHARS = re.compile(r"[A-Za-z0-9._-]+")
-_RESERVED_NAME = re.compile(r"(CON|PRN|AUX|NUL|COM[1-9¹²³]|LPT[1-9¹²³])(\..*)?", re.IGNORECASE)
+#: Windows device names; "nul.wav" and "nul .wav" are the device too (what comes after the first
+#: dot is ignored, and so are spaces before it: the rule of Python's ``ntpath.isreserved``).
+_RESERVED_NAME = re.compile(
+    r"(CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[1-9¹²³]|LPT[1-9¹²³]) *(\..*)?", re.IGNORECASE
+)
 _WINDOWS_ILLEGAL = set('<>:"|?*')
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
 _NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -139,7 +161,8 @@ def iter_manifest(
 ) -> Iterator[Line | Problem]:
     """Stream the manifest, yielding each valid ``Line`` and every ``Problem`` in file order.
     Never raises for bad input: unreadable files are problems too."""
-    file = os.fspath(path)
+    real = os.fsdecode(path)
+    file = os.path.basename(real) or real  # problems name the file, not the folder it is in
     checker = _Checker(file, default_voice, cast, default_model)
     yield from checker.setup_problems
     suffix = os.path.splitext(file)[1].lower()
@@ -149,7 +172,7 @@ def iter_manifest(
         yield Problem(file, 0, "file", f"expected a .csv, .tsv, .jsonl or .ndjson file, got {got}")
         return
     try:
-        with open(file, "rb") as f:
+        with open(real, "rb") as f:
             yield from reader(f, checker)
     except OSError as exc:
         yield Problem(file, 0, "file", f"expected a readable file, got {exc.strerror or exc}")
@@ -188,14 +211,24 @@ class _Lines:
     """Decode a binary file line by line, so an encoding error names its line and the rest of
     the file is still checked."""
 
-    def __init__(self, f: BinaryIO, file: str) -> None:
+    def __init__(self, f: BinaryIO, file: str, *, lone_cr: bool = False) -> None:
         self.f, self.file = f, file
+        self.lone_cr = lone_cr
         self.no = 0
         self.problems: list[Problem] = []
         self.stopped = False  # at a UTF-16 mark: nothing else is worth reporting
 
-    def __iter__(self) -> Iterator[str]:
+    def _raw_lines(self) -> Iterator[bytes]:
         for raw in self.f:
+            if self.lone_cr and b"\r" in raw:
+                # Old Mac exports end lines with a lone CR; csv gets them one by one and a
+                # CR inside a quoted cell stays part of the cell, so nothing is lost.
+                yield from filter(None, _LONE_CR.split(raw))
+            else:
+                yield raw
+
+    def __iter__(self) -> Iterator[str]:
+        for raw in self._raw_lines():
             self.no += 1
             if self.no == 1:
                 if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -282,7 +315,7 @@ def _parse_object(text: str) -> tuple[dict, str | None]:
 
 
 def _read_delimited(f: BinaryIO, checker: _Checker, delimiter: str) -> Iterator[Line | Problem]:
-    lines = _Lines(f, checker.file)
+    lines = _Lines(f, checker.file, lone_cr=True)
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     header: list[str] | None = None
     header_line = index = 0
@@ -294,9 +327,12 @@ def _read_delimited(f: BinaryIO, checker: _Checker, delimiter: str) -> Iterator[
             break
         except csv.Error as exc:
             yield from lines.drain()
-            if header is not None:
-                index += 1
             yield _csv_problem(checker.file, exc, start, reader.line_num)
+            if header is None:
+                # Without a header no row can be read: the next row would be taken for it and
+                # every line would get misleading problems. One problem says it all.
+                return
+            index += 1
             continue
         broken = lines.drain()
         yield from broken
@@ -304,7 +340,7 @@ def _read_delimited(f: BinaryIO, checker: _Checker, delimiter: str) -> Iterator[
             continue
         if header is None:
             header, header_line = [name.strip() for name in row], start
-            yield from checker.header(header, start)
+            yield from checker.header(header, start, delimiter)
             continue
         index += 1
         if len(row) != len(header):
@@ -334,6 +370,17 @@ def _read_delimited(f: BinaryIO, checker: _Checker, delimiter: str) -> Iterator[
         yield Problem(checker.file, header_line, "file", "expected lines after the header, got no lines")
 
 
+def _delimiter_hint(names: list[str], delimiter: str) -> str:
+    """A one-column header that holds another separator: the file is split the wrong way."""
+    if len(names) != 1:
+        return ""
+    for sep, what in (("\t", "tab"), (",", "comma"), (";", "semicolon")):
+        if sep != delimiter and sep in names[0]:
+            fix = {"\t": "name it .tsv", ",": "name it .csv"}.get(sep, "save it comma-separated as .csv")
+            return f" (the file looks {what}-separated: {fix})"
+    return ""
+
+
 def _csv_problem(file: str, exc: csv.Error, start: int, current: int) -> Problem:
     msg = str(exc)
     if "unexpected end of data" in msg:
@@ -345,6 +392,14 @@ def _csv_problem(file: str, exc: csv.Error, start: int, current: int) -> Problem
         )
     if "expected after" in msg:
         msg += ' (a quoted cell must end at its closing quote; write a quote inside one as "")'
+    elif "field limit" in msg:
+        return Problem(
+            file,
+            start,
+            "csv",
+            f"expected cells of at most {csv.field_size_limit()} characters, got a longer one "
+            f"(text may have at most {catalog.T2A_MAX_CHARS})",
+        )
     return Problem(file, current, "csv", f"expected well-formed CSV, got: {msg}")
 
 
@@ -407,6 +462,8 @@ class _Checker:
         self.text_column = True
         self.ids: dict[str, tuple[int, str, bool]] = {}  # folded id -> (line, id, explicit)
         self.outputs: dict[str, tuple[int, str]] = {}
+        # folded name written as "<name>.<format>" -> (line, description, is an output)
+        self.bare_names: dict[str, tuple[int, str, bool]] = {}
         self.reported_typos: set[str] = set()
         # name -> voice_id, or None when the entry was bad (already reported)
         self.cast: dict[str, str | None] = {}
@@ -449,7 +506,7 @@ class _Checker:
         how = f"a voice id, an OpenAI voice name ({names})" + (" or @Name from --cast" if allow_cast else "")
         return None, f"expected {how}, got {_quote(raw) if s else 'nothing'}"
 
-    def header(self, names: list[str], line_no: int) -> Iterator[Problem]:
+    def header(self, names: list[str], line_no: int, delimiter: str) -> Iterator[Problem]:
         first: dict[str, int] = {}
         for col, name in enumerate(names, start=1):
             if name and name in first:
@@ -458,11 +515,15 @@ class _Checker:
                     f"expected each column name once, got {name!r} in columns {first[name]} and {col}",
                 )  # fmt: skip
             first.setdefault(name, col)
-        if "text" not in names:
+        # A misspelt text column ("Text", "txt") gets its typo problem below; that says enough.
+        if "text" not in names and not any(_suggest(n) == "text" for n in names if n):
             self.text_column = False
             got = ", ".join(repr(n) for n in names)
             yield Problem(
-                self.file, line_no, "header", f"expected a header row with a 'text' column, got {got}"
+                self.file,
+                line_no,
+                "header",
+                f"expected a header row with a 'text' column, got {got}{_delimiter_hint(names, delimiter)}",
             )
         for name in names:
             if name and name not in KNOWN_FIELDS:
@@ -482,17 +543,21 @@ class _Checker:
             problems.append(Problem(self.file, rec.line_no, name, message))
 
         meta = {}
+        misspelt: set[str] = set()  # known fields this record gave a value under a misspelt name
         for key, value in v.items():
             if key not in KNOWN_FIELDS:
-                if _suggest(key):
+                if hint := _suggest(key):
                     problems.extend(self._typo(key, rec.line_no))
+                    if not _unset(value):
+                        misspelt.add(hint)
                 else:
                     meta[key] = value
 
         line_id = self._id(rec, bad)
-        text = self._text(v.get("text"), rec.from_text, bad)
+        # "text/voice missing" would only repeat the typo problem (once per CSV row, too).
+        text = self._text(v.get("text"), rec.from_text, bad, required="text" not in misspelt)
         got = {name: _string(v.get(name), bad, name) for name in ("group", "chapter", "speaker")}
-        voice = self._voice(v.get("voice"), got["speaker"], bad)
+        voice = self._voice(v.get("voice"), got["speaker"], bad, required="voice" not in misspelt)
         nums = {name: _number(v.get(name), _RANGES[name], rec.from_text, bad, name) for name in _RANGES}
 
         model = _string(v.get("model"), bad, "model", integers=False)
@@ -505,10 +570,15 @@ class _Checker:
                 bad("emotion", _choice(emotion, sorted(spec.emotions), f"the emotions {spec.name} accepts"))
             else:
                 bad("emotion", f"expected no emotion ({spec.name} accepts none), got {_quote(emotion)}")
+        elif emotion is not None and spec is None and emotion not in catalog.ALL_EMOTIONS:
+            # The model is bad (already reported), but an emotion no model accepts is wrong anyway.
+            bad("emotion", _choice(emotion, sorted(catalog.ALL_EMOTIONS), "the emotions any model accepts"))
         boost = _string(v.get("language_boost"), bad, "language_boost", integers=False)
         if boost is not None and boost not in catalog.LANGUAGE_BOOSTS:
             bad("language_boost", _choice(boost, catalog.LANGUAGE_BOOSTS))
         output = self._output(v.get("output"), rec.line_no, bad)
+        if line_id is not None and (output is not None or _unset(v.get("output"))):
+            self._same_file(line_id, output, rec.line_no, bad)
 
         yield from problems
         if problems or rec.tainted or text is None or voice is None or line_id is None:
@@ -520,9 +590,9 @@ class _Checker:
             chapter=got["chapter"], speaker=got["speaker"], meta=meta,
         )  # fmt: skip
 
-    def _text(self, value: Any, from_text: bool, bad) -> str | None:
+    def _text(self, value: Any, from_text: bool, bad, *, required: bool = True) -> str | None:
         if _unset(value):
-            if self.text_column:
+            if self.text_column and required:
                 bad("text", f"expected non-blank text, got {'only whitespace' if value else 'nothing'}")
             return None
         if not isinstance(value, str):
@@ -543,7 +613,7 @@ class _Checker:
             )
         return value
 
-    def _voice(self, value: Any, speaker: str | None, bad) -> str | None:
+    def _voice(self, value: Any, speaker: str | None, bad, *, required: bool = True) -> str | None:
         if not _unset(value):
             voice, err = self.resolve_voice(value)
             if err:
@@ -553,6 +623,8 @@ class _Checker:
             return self.cast[speaker]
         if self.voice_flag:
             return self.default_voice  # None if --voice was bad: already reported
+        if not (required and self.text_column):  # a CSV without a 'text' header: its columns are unknown
+            return None
         bad(
             "voice",
             "expected a voice (a voice id, an OpenAI voice name or @Name from --cast), got nothing; set it or pass --voice",
@@ -591,6 +663,27 @@ class _Checker:
             return None
         self.ids[key] = (rec.line_no, line_id, explicit)
         return line_id
+
+    def _same_file(self, line_id: str, output: str | None, line_no: int, bad) -> None:
+        """A line without ``output`` writes ``<id>.<format>``, and so does a line whose
+        ``output`` has no extension: the same name in both means one file for two lines,
+        whatever the run's format. (``intro.wav`` against an id ``intro`` clashes only when
+        the run writes WAV; the reader does not know the format, so that is not checked here.)"""
+        if output is not None and os.path.splitext(output)[1]:
+            return
+        name = output if output is not None else line_id
+        key = unicodedata.normalize("NFC", name).casefold()
+        mine = f"output {name!r}" if output is not None else f"id {name!r} (it has no output)"
+        other = self.bare_names.get(key)
+        if other is None:
+            self.bare_names[key] = (line_no, mine, output is not None)
+        elif other[2] != (output is not None):  # two ids or two outputs are reported already
+            field_name = "output" if output is not None else "id"
+            bad(
+                field_name,
+                f"expected a file of its own, got {mine}, which writes the same file as "
+                f"line {other[0]}'s {other[1]}",
+            )
 
     def _output(self, value: Any, line_no: int, bad) -> str | None:
         if _unset(value):
@@ -722,20 +815,21 @@ def _output_problem(path: str) -> str | None:
     if re.match(r"[A-Za-z]:", path):
         return f"expected a path relative to the output folder, got the drive letter in {given}"
     for seg in path.split("/"):
+        where = "" if seg == path else f" in {given}"
         if not seg:
             return f"expected no empty folder names ('//' or a leading or trailing '/'), got {given}"
         if seg in (".", ".."):
-            return f"expected a path that stays inside the output folder, got {seg!r} in {given}"
+            return f"expected a path that stays inside the output folder, got {_quote(seg)}{where}"
         if seg.startswith("."):
-            return f"expected no names starting with '.' (hidden files), got {seg!r} in {given}"
+            return f"expected no names starting with '.' (hidden files), got {_quote(seg)}{where}"
         if _WINDOWS_ILLEGAL & set(seg):
             return f'expected none of < > : " | ? * (illegal in Windows file names), got {given}'
         if seg.endswith((".", " ")):
-            return f"expected no name ending in '.' or a space (Windows drops them), got {seg!r} in {given}"
+            return f"expected no name ending in '.' or a space (Windows drops them), got {_quote(seg)}{where}"
         if _RESERVED_NAME.fullmatch(seg):
-            return f"expected no reserved Windows file names, got {seg!r} in {given}"
+            return f"expected no reserved Windows file names, got {_quote(seg)}{where}"
         if len(seg.encode("utf-8")) > 255:
-            return f"expected names of at most 255 bytes, got one of {len(seg.encode('utf-8'))} in {given}"
+            return f"expected names of at most 255 bytes, got one of {len(seg.encode('utf-8'))}{where}"
     ext = os.path.splitext(path.rsplit("/", 1)[-1])[1]
     if ext and ext[1:].lower() not in OUTPUT_EXTENSIONS:
         allowed = ", ".join("." + e for e in OUTPUT_EXTENSIONS)
