@@ -57,7 +57,9 @@ def decode(data: bytes, api_format: str, *, sample_rate: int, channels: int) -> 
     try:
         if api_format == "pcm":
             if len(data) % (2 * channels):
-                raise AudioError(f"PCM length {len(data)} is not a whole number of {channels}-channel s16 frames")
+                raise AudioError(
+                    f"PCM length {len(data)} is not a whole number of {channels}-channel s16 frames"
+                )
             pcm = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
             return Audio(pcm.reshape(-1, channels), sample_rate)
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
@@ -88,10 +90,7 @@ def convert(audio: Audio, *, sample_rate: int | None = None, channels: int | Non
 
 def mp3_compression_level(kbps: int, sample_rate: int) -> float:
     """libsndfile's CBR knob (measured, see audio-notes): it maps bitrate onto [0, 1]."""
-    if sample_rate >= 32000:
-        level = (320 - kbps) / 288
-    else:
-        level = (160 - kbps) / 152
+    level = (320 - kbps) / 288 if sample_rate >= 32000 else (160 - kbps) / 152
     return min(max(level, 0.0), 0.9999)
 
 
@@ -121,11 +120,22 @@ def encode_pcm(audio: Audio) -> bytes:
     return (clipped * 32767.0).round().astype("<i2").tobytes()
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """A file appears at its final path only when complete: temp name, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        # mkstemp makes 0600 files; give the file the mode a plain open() would have
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -134,6 +144,16 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Temporary files left by a killed run (``write_atomic`` names them ``.NAME.*.part``)."""
+    removed = 0
+    for path in folder.rglob(".*.part"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 @dataclass(frozen=True)

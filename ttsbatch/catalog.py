@@ -183,24 +183,55 @@ ERROR_CODES: dict[int, ErrorCode] = {
         ErrorCode(1041, RETRYABLE, "connection limit exceeded", rate_signal=True),
         ErrorCode(2045, RETRYABLE, "rate growth limit: avoid sudden increases", rate_signal=True),
         ErrorCode(
-            1004, FATAL_RUN, "authentication failed",
+            1004,
+            FATAL_RUN,
+            "authentication failed",
             "check MINIMAX_API_KEY; a key works only on its own region's host: try --region cn or --region global",
         ),
         ErrorCode(
-            2049, FATAL_RUN, "invalid api key",
+            2049,
+            FATAL_RUN,
+            "invalid api key",
             "check MINIMAX_API_KEY; a key works only on its own region's host: try --region cn or --region global",
         ),
-        ErrorCode(1008, FATAL_RUN, "insufficient balance", "top up the account balance, then run again: finished lines are kept"),
-        ErrorCode(1028, FATAL_RUN, "quota exhausted", "the plan's quota is used up; wait for it to reset or change plan"),
-        ErrorCode(1030, FATAL_RUN, "quota exhausted", "the plan's quota is used up; wait for it to reset or change plan"),
-        ErrorCode(2056, FATAL_RUN, "usage limit for this 5-hour window reached", "wait for the next 5-hour window, then run again"),
+        ErrorCode(
+            1008,
+            FATAL_RUN,
+            "insufficient balance",
+            "top up the account balance, then run again: finished lines are kept",
+        ),
+        ErrorCode(
+            1028,
+            FATAL_RUN,
+            "quota exhausted",
+            "the plan's quota is used up; wait for it to reset or change plan",
+        ),
+        ErrorCode(
+            1030,
+            FATAL_RUN,
+            "quota exhausted",
+            "the plan's quota is used up; wait for it to reset or change plan",
+        ),
+        ErrorCode(
+            2056,
+            FATAL_RUN,
+            "usage limit for this 5-hour window reached",
+            "wait for the next 5-hour window, then run again",
+        ),
         ErrorCode(1026, FATAL_LINE, "input content flagged as sensitive", "rewrite the line's text"),
         ErrorCode(1027, FATAL_LINE, "output content flagged as sensitive", "rewrite the line's text"),
-        ErrorCode(1042, FATAL_LINE, "too many invisible characters in text", "remove control characters from the text"),
+        ErrorCode(
+            1042,
+            FATAL_LINE,
+            "too many invisible characters in text",
+            "remove control characters from the text",
+        ),
         ErrorCode(2013, FATAL_LINE, "invalid params", "fix the line's parameters"),
         ErrorCode(20132, FATAL_LINE, "invalid voice_id", "check the voice id: `ttsbatch voices` lists them"),
         ErrorCode(2042, FATAL_LINE, "no access to this voice_id", "use a voice this account may use"),
-        ErrorCode(2061, FATAL_LINE, "model not available on this plan", "pick a model your plan includes (--model)"),
+        ErrorCode(
+            2061, FATAL_LINE, "model not available on this plan", "pick a model your plan includes (--model)"
+        ),
     ]  # fmt: skip
 }
 

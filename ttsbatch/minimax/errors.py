@@ -32,6 +32,8 @@ class MiniMaxError(Exception):
         self.trace_id = trace_id
         self.http_status = http_status
         self.advice = advice
+        #: characters billed for the reply that failed (a paid reply whose audio was unusable)
+        self.billed_characters = 0
 
     def as_dict(self) -> dict:
         return {"code": self.code, "kind": self.kind, "message": self.message}
@@ -76,7 +78,9 @@ BAD_AUDIO = -5
 DOWNLOAD_FAILED = -6
 
 
-def error_for_code(code: int, message: str, *, trace_id: str | None = None, retry_after: float | None = None) -> MiniMaxError:
+def error_for_code(
+    code: int, message: str, *, trace_id: str | None = None, retry_after: float | None = None
+) -> MiniMaxError:
     """Map a ``base_resp.status_code`` to the exception class that says what to do."""
     info = catalog.classify_code(code)
     text = f"MiniMax error {code}: {message or info.meaning}"

@@ -1,0 +1,340 @@
+"""Command line: options in, calls into the modules out. No business logic lives here.
+
+Exit codes (stable, for CI): 0 every line ok or cached; 1 some lines failed (the rest are
+written); 2 bad invocation or manifest (nothing sent); 3 the run stopped on an account-level
+error (auth, balance, quota); 4 the ``--max-cost`` budget stopped it; 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from ttsbatch import __version__, catalog
+from ttsbatch.audio import MP3_SAMPLE_RATES, OUTPUT_EXTENSIONS
+from ttsbatch.minimax.config import ApiConfig, ConfigError, Secret, resolve_api_key, resolve_base_url
+
+EXIT_OK, EXIT_FAILED_LINES, EXIT_USAGE, EXIT_STOPPED, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+#: after Ctrl-C, requests in flight get this long to finish before they are abandoned
+INTERRUPT_GRACE_S = 5.0
+
+
+def fail_usage(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def parse_cast(value: str | None) -> dict[str, str]:
+    """``Host=English_Trustworthy_Man,Guest=Wise_Woman`` → ``{"Host": ..., "Guest": ...}``."""
+    cast: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in (value or "").split(","))):
+        name, sep, voice = part.partition("=")
+        if not sep or not name.strip() or not voice.strip():
+            fail_usage(f"--cast expects NAME=VOICE pairs separated by commas, got {part!r}")
+        cast[name.strip().lstrip("@")] = voice.strip()
+    return cast
+
+
+def parse_bitrate(value: str) -> int:
+    """``192k``, ``192`` and ``192000`` all mean 192 kb/s."""
+    text = value.strip().lower().removesuffix("k").removesuffix("bps").removesuffix("kb/s")
+    try:
+        number = int(text)
+    except ValueError:
+        fail_usage(f"--bitrate expects kb/s like 192k, got {value!r}")
+    kbps = number // 1000 if number >= 1000 else number
+    if not 32 <= kbps <= 320:
+        fail_usage(f"--bitrate must be between 32k and 320k, got {value!r}")
+    return kbps
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ttsbatch")
+def main() -> None:
+    """Render manifests of text lines into finished voice audio with MiniMax speech."""
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder [default: out/<manifest name>].",
+)
+@click.option("--voice", help="Voice for lines that set none (voice_id, OpenAI name, or @alias from --cast).")
+@click.option("--cast", help="Voice aliases for @Name in the manifest: Host=VOICE_ID,Guest=VOICE_ID.")
+@click.option(
+    "--model",
+    default=catalog.DEFAULT_SPEECH_MODEL,
+    show_default=True,
+    type=click.Choice(list(catalog.SPEECH_MODELS)),
+    help="Speech model for lines that set none.",
+)
+@click.option(
+    "--format",
+    "out_format",
+    default="mp3",
+    show_default=True,
+    type=click.Choice(OUTPUT_EXTENSIONS),
+    help="Output file format.",
+)
+@click.option(
+    "--sample-rate",
+    default=44100,
+    show_default=True,
+    type=int,
+    help="Output sample rate (resampled with soxr when MiniMax does not offer it).",
+)
+@click.option(
+    "--channels", default=1, show_default=True, type=click.Choice(["1", "2"]), help="Output channels."
+)
+@click.option("--bitrate", default="192k", show_default=True, help="MP3 constant bitrate.")
+@click.option(
+    "--api-format",
+    default="flac",
+    show_default=True,
+    type=click.Choice(catalog.API_FORMATS),
+    help="Audio format asked of MiniMax (lossless avoids a second lossy encode).",
+)
+@click.option(
+    "--api-sample-rate",
+    type=click.Choice([str(r) for r in catalog.SAMPLE_RATES]),
+    help="Sample rate asked of MiniMax [default: the output rate when offered, else 44100].",
+)
+@click.option(
+    "--transport",
+    default="hex",
+    show_default=True,
+    type=click.Choice(catalog.OUTPUT_FORMATS),
+    help="How MiniMax hands audio over (its output_format): hex in the reply or a URL.",
+)
+@click.option(
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 512),
+    help="Requests in flight at once.",
+)
+@click.option(
+    "--rpm",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Requests per minute, spread evenly (your plan's speech RPM).",
+)
+@click.option(
+    "--max-retries",
+    default=6,
+    show_default=True,
+    type=click.IntRange(0, 50),
+    help="Retries per line for rate limits, timeouts and 5xx.",
+)
+@click.option(
+    "--timeout",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Seconds to wait for one reply.",
+)
+@click.option("--api-base", help="API host, e.g. https://api.minimax.io [env MINIMAX_API_BASE].")
+@click.option(
+    "--region",
+    type=click.Choice(list(catalog.REGION_HOSTS)),
+    help="Pick the API host by region [default: global].",
+)
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Render against the bundled fake MiniMax server: no key, no network, no cost.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Render again even lines whose files are intact (all, or those --only picks).",
+)
+@click.option("--only", help="Only these line ids: ID,ID2,glob* (comma separated, shell-style wildcards).")
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    help="Budget in USD: never send a request that could exceed it (exit 4).",
+)
+@click.option(
+    "--pronunciations",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV/TSV of word,replacement: sent as pronunciation_dict to the lines that contain the word.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate, apply the cache, print and write DIR/estimate.json; send nothing.",
+)
+@click.option("--seed", type=int, default=None, hidden=True, help="Seed for retry jitter (tests).")
+def run(manifest: Path, out_dir: Path | None, **opts) -> None:
+    """Render every line of MANIFEST (.jsonl or .csv) into audio files plus a report."""
+    from ttsbatch import runner
+
+    cast = parse_cast(opts.pop("cast"))
+    only = tuple(p.strip() for p in (opts.pop("only") or "").split(",") if p.strip())
+    bitrate = parse_bitrate(opts.pop("bitrate"))
+    out_dir = out_dir or Path("out") / manifest.stem
+    if opts["out_format"] == "mp3" and opts["sample_rate"] not in MP3_SAMPLE_RATES:
+        fail_usage(
+            f"MP3 cannot hold {opts['sample_rate']} Hz; use one of {', '.join(map(str, MP3_SAMPLE_RATES))}"
+        )
+    if not 8000 <= opts["sample_rate"] <= 192000:
+        fail_usage(f"--sample-rate must be between 8000 and 192000, got {opts['sample_rate']}")
+    if not manifest.is_file():
+        fail_usage(f"{manifest}: no such manifest file")
+
+    settings = runner.RunSettings(
+        manifest=manifest,
+        out_dir=out_dir,
+        default_voice=opts["voice"],
+        cast=cast,
+        model=opts["model"],
+        out_format=opts["out_format"],
+        sample_rate=opts["sample_rate"],
+        channels=int(opts["channels"]),
+        bitrate_kbps=bitrate,
+        api_format=opts["api_format"],
+        api_sample_rate=int(opts["api_sample_rate"]) if opts["api_sample_rate"] else None,
+        transport=opts["transport"],
+        concurrency=opts["concurrency"],
+        rpm=opts["rpm"],
+        max_retries=opts["max_retries"],
+        timeout=opts["timeout"],
+        seed=opts["seed"],
+        force=opts["force"],
+        only=only,
+        max_cost=opts["max_cost"],
+        pronunciations=opts["pronunciations"],
+    )
+    # Validate everything before a key is even looked at: bad input costs nothing.
+    try:
+        jobs = runner.plan(settings)
+    except runner.ManifestError as exc:
+        click.echo(str(exc), err=True)
+        click.echo(f"{len(exc.problems)} problem(s) in the manifest; nothing was sent.", err=True)
+        sys.exit(EXIT_USAGE)
+    if opts["dry_run"]:
+        show_estimate(settings, jobs)
+        return
+
+    with contextlib.ExitStack() as stack:
+        if opts["offline"]:
+            api = stack.enter_context(start_offline_server())
+        else:
+            try:
+                api = ApiConfig(resolve_base_url(opts["api_base"], opts["region"]), resolve_api_key())
+            except ConfigError as exc:
+                fail_usage(str(exc))
+        click.echo(f"ttsbatch: {len(jobs)} lines → {out_dir}  (API {api.base_url})", err=True)
+        outcome = run_with_signals(settings, jobs, api, offline=opts["offline"])
+    sys.exit(outcome)
+
+
+def show_estimate(settings, jobs) -> None:
+    from ttsbatch import estimate, runner
+
+    est = runner.dry_run(settings, jobs)
+    click.echo(estimate.estimate_text(est))
+    click.echo(f"wrote {settings.out_dir / 'estimate.json'}; nothing was sent", err=True)
+
+
+@main.command(name="estimate")
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def estimate_command(ctx: click.Context, manifest: Path) -> None:
+    """Same as `ttsbatch run MANIFEST --dry-run` (takes the same options)."""
+    ctx.invoke(run, manifest=manifest, dry_run=True)
+
+
+@main.command(name="report")
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the last run's report.json instead of a summary."
+)
+def report_command(out_dir: Path, as_json: bool) -> None:
+    """Re-print the summary of the last run in OUT_DIR, from its ledger."""
+    import json
+
+    from ttsbatch import runner
+    from ttsbatch.ledger import Ledger
+
+    ledger = Ledger.open_existing(out_dir)
+    text = ledger.last_report() if ledger else None
+    if ledger:
+        ledger.close()
+    if text is None:
+        fail_usage(f"{out_dir}: no finished run recorded here (no .ttsbatch/ledger.sqlite with a report)")
+    report = json.loads(text)
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else runner.summary(report))
+
+
+@contextlib.contextmanager
+def start_offline_server():
+    """Start the bundled fake server in-process with a throwaway key and point at it."""
+    from ttsbatch.fake import FakeConfig, FakeServer
+
+    key = "offline-" + secrets.token_hex(8)
+    with FakeServer(FakeConfig(api_key=key)) as server:
+        click.echo(
+            f"offline: using the bundled fake MiniMax server at {server.base_url} (no key, no network, no cost)",
+            err=True,
+        )
+        yield ApiConfig(server.base_url, Secret(key))
+
+
+def run_with_signals(settings, jobs, api: ApiConfig, *, offline: bool) -> int:
+    """Run the pipeline; the first Ctrl-C stops sending and lets requests in flight finish
+    for a few seconds, a second one abandons them. Either way the report is written."""
+    from ttsbatch import runner
+
+    async def go() -> int:
+        loop = asyncio.get_running_loop()
+        session = runner.Session(settings, jobs, api, offline=offline)
+        task = asyncio.ensure_future(session.execute())
+        interrupts = 0
+
+        def on_sigint() -> None:
+            nonlocal interrupts
+            interrupts += 1
+            session.interrupt()
+            if interrupts == 1:
+                click.echo(
+                    "\ninterrupted: finishing requests in flight (Ctrl-C again to abandon them)", err=True
+                )
+                loop.call_later(INTERRUPT_GRACE_S, session.abandon)
+            else:
+                session.abandon()
+
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+            loop.add_signal_handler(signal.SIGTERM, on_sigint)
+        report = await task
+        click.echo(runner.summary(report), err=True)
+        return runner.exit_code(report)
+
+    return asyncio.run(go())
+
+
+def _attach_fake_server() -> None:
+    try:
+        from ttsbatch.fake.cli import fake_server_command
+    except ImportError:  # pragma: no cover - only while the fake server is being built
+        return
+    main.add_command(fake_server_command, "fake-server")
+
+
+_attach_fake_server()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

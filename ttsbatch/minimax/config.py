@@ -1,0 +1,85 @@
+"""Where to send requests and with which key: resolved once, before anything is sent.
+
+Precedence for the host: ``--api-base``, then ``MINIMAX_API_BASE`` (LiteLLM's name), then
+``MINIMAX_API_HOST`` (MiniMax-MCP's name), then the ``--region`` host. Only the host is taken
+from any of them: the client adds the paths itself, so one variable serves the speech, chat
+and Anthropic-style endpoints (LiteLLM's pitfall is a base that already holds ``/v1``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from ttsbatch import catalog
+
+KEY_ENV = "MINIMAX_API_KEY"
+BASE_ENVS = ("MINIMAX_API_BASE", "MINIMAX_API_HOST")
+
+
+class ConfigError(ValueError):
+    """Bad invocation (exit 2): nothing has been sent."""
+
+
+class Secret:
+    """Holds the API key so that printing, logging or repr-ing a config cannot leak it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    base_url: str
+    api_key: Secret = field(repr=False)
+
+
+def normalise_base(url: str) -> str:
+    """Keep scheme and host (and any path prefix a proxy needs), drop a trailing ``/v1``."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"API base must be an http(s) URL like https://api.minimax.io, got {url!r}")
+    path = parts.path
+    for suffix in ("/v1", "/anthropic/v1", "/anthropic"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def resolve_base_url(api_base: str | None, region: str | None, env: dict | None = None) -> str:
+    env = os.environ if env is None else env
+    if api_base:
+        return normalise_base(api_base)
+    for name in BASE_ENVS:
+        if env.get(name):
+            return normalise_base(env[name])
+    region = region or catalog.DEFAULT_REGION
+    if region not in catalog.REGION_HOSTS:
+        raise ConfigError(f"--region must be one of {', '.join(catalog.REGION_HOSTS)}, got {region!r}")
+    return catalog.REGION_HOSTS[region]
+
+
+def resolve_api_key(env: dict | None = None) -> Secret:
+    env = os.environ if env is None else env
+    key = (env.get(KEY_ENV) or "").strip()
+    if not key:
+        raise ConfigError(
+            f"no API key: set {KEY_ENV} to your MiniMax key (or use --offline to run against the bundled fake server)"
+        )
+    return Secret(key)

@@ -1,0 +1,352 @@
+"""The run: jobs → (cache | paced, journaled requests) → decoded, converted, encoded files.
+
+A fixed set of worker tasks pulls jobs from a queue. For each job, in order:
+
+1. its output file is intact and was made with the same output key → ``cached``, no work;
+2. the paid source audio for its source key is kept in the ledger → re-encode, no call;
+3. another job in this run is already paying for the same source key → wait for it, then 2;
+4. otherwise reserve budget, journal ``sent``, send, journal ``paid`` and keep the source
+   bytes *before* decoding, then decode, check, convert, encode once, write atomically.
+
+Each attempt holds a limiter slot only while its request is on the wire; audio work runs in
+threads so it never delays the next request's start. A run-level error (auth, balance,
+quota), the budget or Ctrl-C sets ``stop``: nothing new is sent, requests in flight may
+finish and their files are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ttsbatch import audio, catalog
+from ttsbatch.audio import FileInfo
+from ttsbatch.budget import Budget, BudgetExceeded
+from ttsbatch.ledger import Ledger, Output, file_matches
+from ttsbatch.limiter import RateLimiter
+from ttsbatch.minimax import errors
+from ttsbatch.minimax.client import MiniMaxClient
+from ttsbatch.plan import Job
+from ttsbatch.retry import RetryPolicy
+
+OK, FAILED, CACHED, SKIPPED = "ok", "failed", "cached", "skipped"
+
+
+@dataclass
+class ItemResult:
+    job: Job
+    status: str = SKIPPED
+    characters: int = 0
+    cost_usd: float = 0.0
+    duration_s: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    attempts: int = 0
+    trace_id: str | None = None
+    error: dict | None = None
+    #: billed replies whose audio was unusable and had to be asked for again
+    wasted_characters: int = 0
+
+
+@dataclass
+class RunResult:
+    items: list[ItemResult]
+    api_calls: int
+    wall_s: float
+    stopped_by: errors.MiniMaxError | None = None
+    interrupted: bool = False
+    budget_stopped: str | None = None
+    slowdowns: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def render_file(
+    job: Job, data: bytes, audio_length_ms: float | None, trace_id: str | None
+) -> tuple[FileInfo, str]:
+    """Decode paid audio, check it is whole, convert, encode once, write atomically; return
+    what the written file measures and its SHA-256. Runs in a worker thread."""
+    api_format = job.body["audio_setting"]["format"]
+    try:
+        decoded = audio.decode(data, api_format, sample_rate=job.api_sample_rate, channels=job.api_channels)
+    except audio.AudioError as exc:
+        raise errors.BadAudioError(str(exc), code=errors.BAD_AUDIO, trace_id=trace_id) from None
+    short = audio.duration_shortfall(decoded.duration_s, audio_length_ms)
+    if short > audio.MAX_SHORTFALL:
+        raise errors.BadAudioError(
+            f"audio decodes to {decoded.duration_s:.2f} s but the service reported "
+            f"{(audio_length_ms or 0) / 1000:.2f} s ({short:.0%} short)",
+            code=errors.BAD_AUDIO,
+            trace_id=trace_id,
+        )
+    converted = audio.convert(decoded, sample_rate=job.out.sample_rate, channels=job.out.channels)
+    encoded = audio.encode(converted, job.out.format, bitrate_kbps=job.out.bitrate_kbps)
+    audio.write_atomic(job.path, encoded)
+    return audio.measure_file(job.path), hashlib.sha256(encoded).hexdigest()
+
+
+class Pipeline:
+    def __init__(
+        self,
+        client: MiniMaxClient,
+        limiter: RateLimiter,
+        policy: RetryPolicy,
+        ledger: Ledger,
+        *,
+        budget: Budget | None = None,
+        force: bool = False,
+        on_item: Callable[[ItemResult], None] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.client = client
+        self.limiter = limiter
+        self.policy = policy
+        self.ledger = ledger
+        self.budget = budget or Budget(None)
+        self.force = force
+        self.on_item = on_item or (lambda item: None)
+        self.run_id = uuid.uuid4().hex[:12]
+        self.stop = asyncio.Event()
+        self.stopped_by: errors.MiniMaxError | None = None
+        self.budget_stopped: str | None = None
+        self.api_calls = 0
+        self.interrupted = False
+        self._rng = random.Random(seed)
+        self._workers: asyncio.Future | None = None
+        self._abandoning = False
+        #: source key → future resolved when the job paying for it is done (dedupe in a run)
+        self._paying: dict[str, asyncio.Future] = {}
+
+    # ------------------------------------------------------------ control --
+
+    def request_stop(self, reason: errors.MiniMaxError | None = None) -> None:
+        if reason is not None and self.stopped_by is None:
+            self.stopped_by = reason
+        self.stop.set()
+
+    def interrupt(self) -> None:
+        """Ctrl-C: send nothing new; requests in flight may still finish."""
+        self.interrupted = True
+        self.stop.set()
+
+    def abandon(self) -> None:
+        """Second Ctrl-C or grace period over: cancel requests in flight (files are atomic,
+        so nothing partial is left behind)."""
+        self.interrupt()
+        if self._workers is not None and not self._workers.done():
+            self._abandoning = True
+            self._workers.cancel()
+
+    # ---------------------------------------------------------------- run --
+
+    async def run(self, jobs: list[Job], *, workers: int) -> RunResult:
+        started = time.monotonic()
+        results = [ItemResult(job) for job in jobs]
+        queue: asyncio.Queue[ItemResult] = asyncio.Queue()
+        for item in results:
+            queue.put_nowait(item)
+        self.ledger.start_run(self.run_id)
+
+        async def worker() -> None:
+            while not self.stop.is_set():
+                try:
+                    item = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                await self._process(item)
+                if item.status != SKIPPED:
+                    self.on_item(item)
+
+        self._workers = asyncio.gather(*(worker() for _ in range(max(1, workers))))
+        abandoned = False
+        try:
+            await self._workers
+        except asyncio.CancelledError:
+            if not self._abandoning:
+                raise
+            abandoned = True
+        for item in results:
+            if item.status == SKIPPED and item.error is None:
+                if item.attempts:
+                    message = "abandoned in flight after Ctrl-C"
+                elif self.budget_stopped:
+                    message = "not sent: over --max-cost"
+                else:
+                    message = "not sent: the run stopped first"
+                item.error = {"code": None, "kind": "skipped", "message": message}
+        return RunResult(
+            items=results,
+            api_calls=self.api_calls,
+            wall_s=time.monotonic() - started,
+            stopped_by=self.stopped_by,
+            interrupted=self.interrupted or abandoned,
+            budget_stopped=self.budget_stopped,
+            slowdowns=self.limiter.slowdowns,
+        )
+
+    async def _process(self, item: ItemResult) -> None:
+        job = item.job
+        if not self.force and await self._from_cache(item):
+            return
+        waiting_on = self._paying.get(job.source_key)
+        if waiting_on is not None:
+            await asyncio.shield(waiting_on)
+            if await self._from_cache(item, outputs=False):
+                return
+        done = asyncio.get_running_loop().create_future()
+        self._paying[job.source_key] = done
+        try:
+            await self._render(item)
+        finally:
+            done.set_result(None)
+            if self._paying.get(job.source_key) is done:
+                del self._paying[job.source_key]
+
+    async def _from_cache(self, item: ItemResult, *, outputs: bool = True) -> bool:
+        """Serve a job without a request: its intact output, or its kept source re-encoded."""
+        job = item.job
+        if outputs:
+            out = self.ledger.output(job.relpath)
+            intact = out is not None and out.output_key == job.output_key
+            if intact and await asyncio.to_thread(file_matches, job.path, out.sha256):
+                self._finish(item, CACHED, out.duration_s, out.sample_rate, out.channels)
+                return True
+        source = self.ledger.source(job.source_key)
+        if source is None or not await asyncio.to_thread(file_matches, source.path, source.sha256):
+            return False
+        try:
+            data = await asyncio.to_thread(source.path.read_bytes)
+            info, digest = await asyncio.to_thread(
+                render_file, job, data, source.audio_length_ms, source.trace_id
+            )
+        except (errors.BadAudioError, OSError):
+            self.ledger.forget_source(job.source_key)
+            return False
+        self._record_output(job, info, digest)
+        item.trace_id = source.trace_id
+        self._finish(item, CACHED, info.duration_s, info.sample_rate, info.channels)
+        return True
+
+    def _finish(
+        self, item: ItemResult, status: str, duration: float | None, rate: int | None, channels: int | None
+    ) -> None:
+        item.status = status
+        item.duration_s, item.sample_rate, item.channels = duration, rate, channels
+        item.error = None
+
+    def _record_output(self, job: Job, info: FileInfo, digest: str) -> None:
+        self.ledger.record_output(
+            Output(
+                job.relpath,
+                job.output_key,
+                job.source_key,
+                digest,
+                info.duration_s,
+                info.sample_rate,
+                info.channels,
+            )
+        )
+
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+
+    async def _send(self, item: ItemResult):
+        """One journaled, budgeted, paced attempt. Returns the reply or raises."""
+        job = item.job
+        estimate = catalog.speech_cost_usd(job.estimated_characters, job.model)
+        async with self.limiter.slot():
+            if self.stop.is_set():
+                return None
+            try:
+                hold = self.budget.reserve(estimate)
+            except BudgetExceeded as exc:
+                self.budget_stopped = str(exc)
+                self.stop.set()
+                return None
+            request_id = self.ledger.journal_sent(self.run_id, job.id, job.source_key, job.model)
+            item.attempts += 1
+            self.api_calls += 1
+            try:
+                reply = await self.client.t2a(job.body)
+            except errors.MiniMaxError as exc:
+                wasted = catalog.speech_cost_usd(exc.billed_characters, job.model)
+                self.budget.settle(hold, wasted)
+                item.wasted_characters += exc.billed_characters
+                self.ledger.journal_failed(
+                    request_id, exc.as_dict(), exc.trace_id, billed=exc.billed_characters, cost_usd=wasted
+                )
+                raise
+            except BaseException:
+                # cancelled (abandoned) or a bug: unknown whether it was billed; keep the hold
+                self.ledger.journal_failed(request_id, {"kind": "abandoned", "message": "no reply"}, None)
+                raise
+        billed = reply.billed_characters or job.estimated_characters
+        cost = catalog.speech_cost_usd(billed, job.model)
+        self.budget.settle(hold, cost)
+        self.ledger.journal_paid(request_id, billed, cost, reply.trace_id)
+        return reply
+
+    async def _render(self, item: ItemResult) -> None:
+        job = item.job
+        while True:
+            if self.stop.is_set():
+                return  # stays SKIPPED unless an earlier attempt recorded a failure
+            try:
+                reply = await self._send(item)
+                if reply is None:
+                    return
+                self.limiter.on_success()
+                item.trace_id = reply.trace_id
+                billed = reply.billed_characters or job.estimated_characters
+                api_format = job.body["audio_setting"]["format"]
+                source = await asyncio.to_thread(
+                    self.ledger.save_source_file,
+                    job.source_key,
+                    reply.audio,
+                    api_format,
+                    billed_characters=billed,
+                    audio_length_ms=reply.audio_length_ms,
+                    trace_id=reply.trace_id,
+                )
+                self.ledger.record_source(source)
+                try:
+                    info, digest = await asyncio.to_thread(
+                        render_file, job, reply.audio, reply.audio_length_ms, reply.trace_id
+                    )
+                except errors.BadAudioError:
+                    item.wasted_characters += billed
+                    self.ledger.forget_source(job.source_key)
+                    raise
+                self._record_output(job, info, digest)
+                item.characters = billed
+                item.cost_usd = catalog.speech_cost_usd(billed + item.wasted_characters, job.model)
+                self._finish(item, OK, info.duration_s, info.sample_rate, info.channels)
+                return
+            except errors.MiniMaxError as exc:
+                item.trace_id = exc.trace_id or item.trace_id
+                item.error = exc.as_dict()
+                item.cost_usd = catalog.speech_cost_usd(item.wasted_characters, job.model)
+                if isinstance(exc, errors.RateLimitError):
+                    self.limiter.on_rate_limited(exc.retry_after)
+                if isinstance(exc, errors.RunError):
+                    item.status = FAILED
+                    self.request_stop(exc)
+                    return
+                if not self.policy.should_retry(exc, item.attempts):
+                    item.status = FAILED
+                    return
+                await self._sleep_unless_stopped(self.policy.delay(exc, item.attempts, self._rng))
+                if self.stop.is_set():
+                    item.status = FAILED
+                    return
+            except audio.AudioError as exc:
+                # our own convert/encode refused the job (e.g. an impossible MP3 rate): no retry
+                item.status = FAILED
+                item.error = {"code": None, "kind": catalog.FATAL_LINE, "message": str(exc)}
+                return

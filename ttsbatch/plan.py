@@ -1,0 +1,202 @@
+"""Turn validated lines into jobs: the exact request to send and the exact file to write.
+
+Everything a job will do is decided here, before the first paid call, so a dry run, the
+cost estimate and the real run agree by construction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ttsbatch import catalog
+from ttsbatch.audio import OUTPUT_EXTENSIONS
+from ttsbatch.manifest import Line, ManifestError, Problem
+from ttsbatch.pronunciation import Entry, entries_for
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What the user wants on disk."""
+
+    format: str = "mp3"
+    sample_rate: int = 44100
+    channels: int = 1
+    bitrate_kbps: int = 192
+
+
+@dataclass(frozen=True)
+class ApiAudio:
+    """What is asked of MiniMax. Lossless by default: we post-process anyway, so a lossy
+    API format would mean a second lossy encode (and MP3 decoding traps)."""
+
+    format: str = "flac"
+    sample_rate: int | None = None  # None: the output rate when MiniMax offers it, else 44100
+    transport: str = "hex"  # MiniMax's output_format: hex in the JSON, or a URL to download
+    bitrate: int = 128000  # only sent for mp3
+
+    def rate_for(self, out: OutputSpec) -> int:
+        if self.sample_rate:
+            return self.sample_rate
+        if out.sample_rate in catalog.SAMPLE_RATES:
+            return out.sample_rate
+        return (
+            max(r for r in catalog.SAMPLE_RATES if r <= out.sample_rate) if out.sample_rate > 8000 else 8000
+        )
+
+
+@dataclass(frozen=True)
+class Job:
+    line: Line
+    model: str
+    relpath: str
+    path: Path
+    out: OutputSpec
+    body: dict
+    api_sample_rate: int
+    api_channels: int
+    estimated_characters: int
+    source_key: str
+    output_key: str
+
+    @property
+    def id(self) -> str:
+        return self.line.id
+
+
+#: bump when the meaning of a key changes, so old caches are not trusted by mistake
+KEY_VERSION = 1
+
+
+def normalise_text(text: str) -> str:
+    """What is sent and what is keyed: NFC, Unix newlines, no surrounding whitespace. Two
+    spellings of the same text must not cost two renders."""
+    return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+
+
+def _digest(payload: dict) -> str:
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def source_key(body: dict) -> str:
+    """Everything that changes what MiniMax renders, and nothing else: the request body
+    minus transport details (hex or URL hands over the same bytes), with unset voice
+    parameters filled by their defaults so "speed 1" and "no speed" share a key."""
+    voice = {
+        "speed": catalog.SPEED_DEFAULT,
+        "vol": catalog.VOL_DEFAULT,
+        "pitch": catalog.PITCH_DEFAULT,
+        **body["voice_setting"],
+    }
+    payload = {k: v for k, v in body.items() if k not in ("stream", "output_format")}
+    payload["voice_setting"] = voice
+    return _digest({"v": KEY_VERSION, "request": payload})
+
+
+def output_key(src_key: str, out: OutputSpec) -> str:
+    """The source plus every post-processing choice that changes the written bytes."""
+    post = {"format": out.format, "sample_rate": out.sample_rate, "channels": out.channels}
+    if out.format == "mp3":
+        post["bitrate_kbps"] = out.bitrate_kbps
+    return _digest({"v": KEY_VERSION, "source": src_key, "post": post})
+
+
+def output_relpath(line: Line, default_format: str) -> tuple[str, str]:
+    """The file a line writes, relative to the output folder, and its format. A line's
+    ``output`` with an extension chooses its own format; without one it gets the run's."""
+    if line.output:
+        suffix = PurePosixPath(line.output).suffix.lower().lstrip(".")
+        if suffix in OUTPUT_EXTENSIONS:
+            return line.output, suffix
+        return f"{line.output}.{default_format}", default_format
+    return f"{line.id}.{default_format}", default_format
+
+
+def t2a_body(
+    line: Line,
+    model: str,
+    api: ApiAudio,
+    sample_rate: int,
+    channels: int,
+    pronunciations: list[str] | None = None,
+) -> dict:
+    """The request body. Only what the line sets is sent in ``voice_setting`` (MiniMax-MCP
+    always sends ``emotion``, which some speech-2.8 plans reject)."""
+    voice: dict = {"voice_id": line.voice}
+    for name in ("speed", "vol", "pitch", "emotion"):
+        value = getattr(line, name)
+        if value is not None:
+            voice[name] = value
+    audio: dict = {"sample_rate": sample_rate, "format": api.format, "channel": channels}
+    if api.format == "mp3":
+        audio["bitrate"] = api.bitrate
+    body = {
+        "model": model,
+        "text": normalise_text(line.text),
+        "stream": False,
+        "output_format": api.transport,
+        "voice_setting": voice,
+        "audio_setting": audio,
+    }
+    if line.language_boost:
+        body["language_boost"] = line.language_boost
+    if pronunciations:
+        body["pronunciation_dict"] = {"tone": pronunciations}
+    return body
+
+
+def plan_jobs(
+    lines: list[Line],
+    *,
+    out_dir: Path,
+    model: str,
+    out: OutputSpec,
+    api: ApiAudio,
+    manifest_name: str = "manifest",
+    dictionary: list[Entry] | None = None,
+) -> list[Job]:
+    """Speech is mono, so MiniMax is asked for one channel and stereo is made locally (half
+    the transfer, same sound)."""
+    jobs = []
+    claimed: dict[str, Line] = {}
+    clashes = []
+    for line in lines:
+        relpath, fmt = output_relpath(line, out.format)
+        # ids and outputs are each unique, but "intro" and output "intro.mp3" meet here
+        folded = unicodedata.normalize("NFC", relpath).casefold()
+        if folded in claimed:
+            first = claimed[folded]
+            clashes.append(
+                Problem(
+                    manifest_name, line.line_no, "output", f"writes {relpath}, as line {first.line_no} does"
+                )
+            )
+        claimed.setdefault(folded, line)
+        spec = out if fmt == out.format else OutputSpec(fmt, out.sample_rate, out.channels, out.bitrate_kbps)
+        line_model = line.model or model
+        rate = api.rate_for(spec)
+        tones = entries_for(normalise_text(line.text), dictionary) if dictionary else None
+        body = t2a_body(line, line_model, api, rate, 1, tones)
+        src = source_key(body)
+        jobs.append(
+            Job(
+                line=line,
+                model=line_model,
+                relpath=relpath,
+                path=out_dir / relpath,
+                out=spec,
+                body=body,
+                api_sample_rate=rate,
+                api_channels=1,
+                estimated_characters=catalog.billed_characters(body["text"], line_model),
+                source_key=src,
+                output_key=output_key(src, spec),
+            )
+        )
+    if clashes:
+        raise ManifestError(clashes)
+    return jobs

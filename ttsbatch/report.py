@@ -1,0 +1,128 @@
+"""Reports a person and a CI job can read: ``report.json`` (the contract), ``report.csv``
+(one row per line, for spreadsheets) and a short text summary for the terminal."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from ttsbatch import __version__
+from ttsbatch.audio import write_atomic
+from ttsbatch.pipeline import CACHED, FAILED, OK, SKIPPED, ItemResult, RunResult
+
+MAX_FAILURES_SHOWN = 20
+CSV_COLUMNS = (
+    "id", "status", "file", "voice", "model", "characters", "estimated_characters", "cost_usd",
+    "duration_s", "sample_rate", "channels", "attempts", "trace_id", "error_code", "error_kind", "error_message",
+)  # fmt: skip
+
+
+def item_dict(item: ItemResult) -> dict:
+    job = item.job
+    return {
+        "id": job.id,
+        "line": job.line.line_no,
+        "status": item.status,
+        "file": job.relpath if item.status in (OK, CACHED) else None,
+        "voice": job.line.voice,
+        "model": job.model,
+        "characters": item.characters,
+        "estimated_characters": job.estimated_characters,
+        "wasted_characters": item.wasted_characters,
+        "cost_usd": round(item.cost_usd, 6),
+        "duration_s": round(item.duration_s, 3) if item.duration_s is not None else None,
+        "sample_rate": item.sample_rate,
+        "channels": item.channels,
+        "attempts": item.attempts,
+        "trace_id": item.trace_id,
+        "error": item.error,
+        "meta": job.line.meta or {},
+    }
+
+
+def build_report(result: RunResult, run_info: dict) -> dict:
+    items = [item_dict(i) for i in result.items]
+
+    def count(status: str) -> int:
+        return sum(1 for i in items if i["status"] == status)
+
+    totals = {
+        "items": len(items),
+        "ok": count(OK),
+        "failed": count(FAILED),
+        "cached": count(CACHED),
+        "skipped": count(SKIPPED),
+        "characters": sum(i["characters"] for i in items),
+        "estimated_characters": sum(i["estimated_characters"] for i in items),
+        "wasted_characters": sum(i["wasted_characters"] for i in items),
+        "cost_usd": round(sum(i.cost_usd for i in result.items), 6),
+        "duration_s": round(sum(i["duration_s"] or 0.0 for i in items), 3),
+        "api_calls": result.api_calls,
+        "rate_slowdowns": result.slowdowns,
+        "wall_s": round(result.wall_s, 3),
+    }
+    stopped = None
+    if result.stopped_by is not None:
+        stopped = {**result.stopped_by.as_dict(), "advice": result.stopped_by.advice}
+    elif result.budget_stopped:
+        stopped = {
+            "code": None,
+            "kind": "budget",
+            "message": result.budget_stopped,
+            "advice": "raise --max-cost to render the rest",
+        }
+    elif result.interrupted:
+        stopped = {"code": None, "kind": "interrupted", "message": "interrupted by the user", "advice": ""}
+    return {
+        "ttsbatch": __version__,
+        "run": {**run_info, "stopped": stopped},
+        "items": items,
+        "totals": totals,
+    }
+
+
+def write_reports(report: dict, out_dir: Path) -> list[Path]:
+    json_path = out_dir / "report.json"
+    write_atomic(json_path, (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode())
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in report["items"]:
+        err = item["error"] or {}
+        row = {
+            **item,
+            "error_code": err.get("code"),
+            "error_kind": err.get("kind"),
+            "error_message": err.get("message"),
+        }
+        writer.writerow(["" if row.get(c) is None else row.get(c) for c in CSV_COLUMNS])
+    csv_path = out_dir / "report.csv"
+    write_atomic(csv_path, buf.getvalue().encode())
+    return [json_path, csv_path]
+
+
+def summary_text(report: dict) -> str:
+    t = report["totals"]
+    parts = [f"{t['ok']} ok", f"{t['cached']} cached", f"{t['failed']} failed"]
+    if t["skipped"]:
+        parts.append(f"{t['skipped']} not sent")
+    lines = [
+        f"{t['items']} lines: " + ", ".join(parts),
+        f"audio {t['duration_s']:.1f} s · {t['characters']} billed characters · ${t['cost_usd']:.4f} · "
+        f"{t['api_calls']} API calls · {t['wall_s']:.1f} s",
+    ]
+    failed = [i for i in report["items"] if i["status"] == FAILED and i["error"]]
+    for item in failed[:MAX_FAILURES_SHOWN]:
+        lines.append(f"  failed {item['id']} (line {item['line']}): {item['error']['message']}")
+    if len(failed) > MAX_FAILURES_SHOWN:
+        lines.append(f"  ... and {len(failed) - MAX_FAILURES_SHOWN} more failures in report.json")
+    stopped = report["run"].get("stopped")
+    if stopped:
+        lines.append(f"stopped: {stopped['message']}")
+        if stopped.get("advice"):
+            lines.append(f"what to do: {stopped['advice']}")
+        if stopped["kind"] != "interrupted":
+            lines.append("finished files are kept; run the same command again to render the rest")
+    return "\n".join(lines)

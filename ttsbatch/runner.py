@@ -1,0 +1,183 @@
+"""Glue between the CLI and the pipeline: settings → validated jobs → a session that owns
+the client, limiter and pipeline for one run → the report on disk → an exit code."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ttsbatch import pronunciation
+from ttsbatch import report as reports
+from ttsbatch.audio import remove_stale_temp_files, write_atomic
+from ttsbatch.budget import Budget
+from ttsbatch.estimate import estimate
+from ttsbatch.ledger import Ledger
+from ttsbatch.limiter import RateLimiter
+from ttsbatch.manifest import ManifestError, read_manifest
+from ttsbatch.minimax.client import MiniMaxClient
+from ttsbatch.minimax.config import ApiConfig
+from ttsbatch.pipeline import Pipeline
+from ttsbatch.plan import ApiAudio, Job, OutputSpec, plan_jobs
+from ttsbatch.retry import RetryPolicy
+
+__all__ = ["ManifestError", "RunSettings", "Session", "exit_code", "plan", "summary"]
+
+
+@dataclass
+class RunSettings:
+    manifest: Path
+    out_dir: Path
+    default_voice: str | None = None
+    cast: dict = field(default_factory=dict)
+    model: str = "speech-2.6-hd"
+    out_format: str = "mp3"
+    sample_rate: int = 44100
+    channels: int = 1
+    bitrate_kbps: int = 192
+    api_format: str = "flac"
+    api_sample_rate: int | None = None
+    transport: str = "hex"
+    concurrency: int = 8
+    rpm: float = 60.0
+    max_retries: int = 6
+    timeout: float = 120.0
+    seed: int | None = None
+    force: bool = False
+    only: tuple[str, ...] = ()
+    max_cost: float | None = None
+    pronunciations: Path | None = None
+
+
+def plan(settings: RunSettings) -> list[Job]:
+    """Read and validate the whole manifest, then decide every request and file. Raises
+    ManifestError with every problem; sends nothing."""
+    problems = []
+    dictionary = None
+    if settings.pronunciations:
+        try:
+            dictionary = pronunciation.load(settings.pronunciations)
+        except ManifestError as exc:
+            problems += exc.problems
+    try:
+        lines = read_manifest(
+            settings.manifest,
+            default_voice=settings.default_voice,
+            cast=settings.cast,
+            default_model=settings.model,
+        )
+    except ManifestError as exc:
+        problems += exc.problems
+    if problems:
+        raise ManifestError(problems)
+    if settings.only:
+        lines = [li for li in lines if any(fnmatch.fnmatchcase(li.id, pattern) for pattern in settings.only)]
+    return plan_jobs(
+        lines,
+        out_dir=settings.out_dir,
+        model=settings.model,
+        out=OutputSpec(settings.out_format, settings.sample_rate, settings.channels, settings.bitrate_kbps),
+        api=ApiAudio(settings.api_format, settings.api_sample_rate, settings.transport),
+        manifest_name=settings.manifest.name,
+        dictionary=dictionary,
+    )
+
+
+class Session:
+    def __init__(
+        self, settings: RunSettings, jobs: list[Job], api: ApiConfig, *, offline: bool = False
+    ) -> None:
+        self.settings = settings
+        self.jobs = jobs
+        self.api = api
+        self.offline = offline
+        self.pipeline: Pipeline | None = None
+        self._interrupted = False
+
+    def interrupt(self) -> None:
+        self._interrupted = True
+        if self.pipeline:
+            self.pipeline.interrupt()
+
+    def abandon(self) -> None:
+        if self.pipeline:
+            self.pipeline.abandon()
+
+    async def execute(self, on_item=None) -> dict:
+        s = self.settings
+        s.out_dir.mkdir(parents=True, exist_ok=True)
+        from ttsbatch.progress import Progress
+
+        remove_stale_temp_files(s.out_dir)
+        ledger = Ledger(s.out_dir)
+        try:
+            async with MiniMaxClient(self.api, timeout=s.timeout, max_connections=s.concurrency) as client:
+                limiter = RateLimiter(s.rpm, s.concurrency)
+                with Progress(total=len(self.jobs)) as progress:
+                    self.pipeline = Pipeline(
+                        client,
+                        limiter,
+                        RetryPolicy(max_retries=s.max_retries),
+                        ledger,
+                        budget=Budget(s.max_cost),
+                        force=s.force,
+                        on_item=on_item or progress.update,
+                        seed=s.seed,
+                    )
+                    if self._interrupted:
+                        self.pipeline.interrupt()
+                    # workers beyond the in-flight cap keep audio work from idling the request slots
+                    result = await self.pipeline.run(self.jobs, workers=s.concurrency * 2)
+            report = self._report(result)
+            ledger.finish_run(self.pipeline.run_id, json.dumps(report, ensure_ascii=False))
+        finally:
+            ledger.close()
+        return report
+
+    def _report(self, result) -> dict:
+        s = self.settings
+        run_info = {
+            "manifest": str(s.manifest),
+            "out_dir": str(s.out_dir),
+            "api_base": self.api.base_url,
+            "offline": self.offline,
+            "settings": {
+                k: (str(v) if isinstance(v, Path) else v)
+                for k, v in asdict(s).items()
+                if k not in ("manifest", "out_dir", "seed")
+            },
+        }
+        if result.budget_stopped:
+            run_info["budget"] = {"max_cost_usd": s.max_cost, "message": result.budget_stopped}
+        report = reports.build_report(result, run_info)
+        reports.write_reports(report, s.out_dir)
+        return report
+
+
+def dry_run(settings: RunSettings, jobs: list[Job]) -> dict:
+    """Validate, apply the cache, write ``DIR/estimate.json``; send nothing."""
+    ledger = Ledger.open_existing(settings.out_dir)
+    try:
+        est = estimate(jobs, ledger, rpm=settings.rpm, concurrency=settings.concurrency, force=settings.force)
+    finally:
+        if ledger is not None:
+            ledger.close()
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(settings.out_dir / "estimate.json", (json.dumps(est, indent=2) + "\n").encode())
+    return est
+
+
+def summary(report: dict) -> str:
+    return reports.summary_text(report)
+
+
+def exit_code(report: dict) -> int:
+    stopped = report["run"]["stopped"]
+    if stopped and stopped["kind"] == "interrupted":
+        return 130
+    if stopped and stopped["kind"] == "budget":
+        return 4
+    if stopped:
+        return 3
+    return 1 if report["totals"]["failed"] else 0
