@@ -36,7 +36,7 @@ MESSAGES_PATH = "/anthropic/v1/messages"
 class SpeechModel:
     name: str
     usd_per_million_chars: float
-    #: emotions this model accepts (``None`` = the parameter is not accepted at all)
+    #: emotions this model accepts
     emotions: frozenset[str]
     #: interjection tags such as ``(laughs)`` are spoken (and not billed)
     interjections: bool = False
@@ -244,7 +244,7 @@ def classify_code(code: int) -> ErrorCode:
 
 # -------------------------------------------------------------- billing ----
 
-_INTERJECTION = re.compile(
+INTERJECTION_PATTERN = re.compile(
     r"\((?:laughs|chuckle|coughs|clear-throat|groans|breath|pant|inhale|exhale|gasps|sniffs|"
     r"sighs|snorts|burps|lip-smacking|humming|hissing|emm|sneezes)\)"
 )
@@ -270,7 +270,7 @@ def billed_characters(text: str, model: str = DEFAULT_SPEECH_MODEL) -> int:
     """
     m = SPEECH_MODELS.get(model)
     if m is not None and m.interjections:
-        text = _INTERJECTION.sub("", text)
+        text = INTERJECTION_PATTERN.sub("", text)
     return sum(2 if is_cjk_ideograph(ch) else 1 for ch in text)
 
 

@@ -77,7 +77,7 @@ def _robotic(x: np.ndarray, rate: int) -> np.ndarray:
 def apply_voice_modify(samples: np.ndarray, rate: int, modify: dict | None) -> np.ndarray:
     """``intensity`` scales loudness by up to +/-6 dB, ``timbre`` tilts the spectrum,
     ``sound_effects`` adds echo, hall, telephone band or ring modulation. (``pitch`` is
-    folded into the synthesis pitch instead; see synth.py.)"""
+    folded into the synthesis pitch instead; see t2a.render.)"""
     if not modify or samples.size == 0:
         return samples
     out = samples

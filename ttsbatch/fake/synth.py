@@ -122,7 +122,7 @@ def spoken(text: str, replacements: tuple[tuple[str, str], ...] = ()) -> str:
         said = _IPA_ANNOTATION.sub("", _ATTACHED_ANNOTATION.sub("", pron)).strip("() ")
         if word and said:
             text = text.replace(word, said)
-    text = catalog._INTERJECTION.sub(" ", text)
+    text = catalog.INTERJECTION_PATTERN.sub(" ", text)
     text = _IPA_ANNOTATION.sub("", text)
     text = _ATTACHED_ANNOTATION.sub("", text)
     return _SPACES.sub(" ", text).strip()
