@@ -168,6 +168,11 @@ def test_dry_run_estimates_without_sending_and_matches_the_bill(run_cli, server,
     billed = sum(r["billed_characters"] for r in t2a_requests(server))
     assert abs(estimate["characters"] - billed) <= 0.01 * billed
     assert estimate["cost_usd"] == pytest.approx(real.report["totals"]["cost_usd"], rel=0.01)
+    # the report puts the estimate beside the bill, per line and in total
+    totals = real.report["totals"]
+    assert totals["estimated_cost_usd"] == pytest.approx(totals["cost_usd"], rel=0.01)
+    for item in real.report["items"]:
+        assert item["estimated_characters"] == item["characters"] or item["status"] == "cached"
     dry_again = run_cli(manifest, "--dry-run")
     again = json.loads((dry_again.out_dir / "estimate.json").read_text())
     assert again["to_render"] == 0 and again["cached"] == 12

@@ -8,13 +8,13 @@ import io
 import json
 from pathlib import Path
 
-from ttsbatch import __version__
+from ttsbatch import __version__, catalog
 from ttsbatch.audio import write_atomic
 from ttsbatch.pipeline import CACHED, FAILED, OK, SKIPPED, ItemResult, RunResult
 
 MAX_FAILURES_SHOWN = 20
 CSV_COLUMNS = (
-    "id", "status", "file", "voice", "model", "characters", "estimated_characters", "cost_usd",
+    "id", "status", "file", "voice", "model", "characters", "estimated_characters", "estimated_cost_usd", "cost_usd",
     "duration_s", "sample_rate", "channels", "attempts", "trace_id", "error_code", "error_kind", "error_message",
 )  # fmt: skip
 
@@ -31,6 +31,10 @@ def item_dict(item: ItemResult) -> dict:
         "characters": item.characters,
         "estimated_characters": job.estimated_characters,
         "wasted_characters": item.wasted_characters,
+        # what this line was expected to cost in this run: nothing when it needed no request
+        "estimated_cost_usd": 0.0
+        if item.status == CACHED
+        else round(catalog.speech_cost_usd(job.estimated_characters, job.model), 6),
         "cost_usd": round(item.cost_usd, 6),
         "duration_s": round(item.duration_s, 3) if item.duration_s is not None else None,
         "sample_rate": item.sample_rate,
@@ -57,6 +61,7 @@ def build_report(result: RunResult, run_info: dict) -> dict:
         "characters": sum(i["characters"] for i in items),
         "estimated_characters": sum(i["estimated_characters"] for i in items),
         "wasted_characters": sum(i["wasted_characters"] for i in items),
+        "estimated_cost_usd": round(sum(i["estimated_cost_usd"] for i in items), 6),
         "cost_usd": round(sum(i.cost_usd for i in result.items), 6),
         "duration_s": round(sum(i["duration_s"] or 0.0 for i in items), 3),
         "api_calls": result.api_calls,
