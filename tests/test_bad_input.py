@@ -96,3 +96,16 @@ def test_unknown_extension(run_cli, server, tmp_path):
     manifest.write_text("hello\n")
     result = run_cli(manifest)
     assert result.exit_code == 2 and "lines.txt" in result.stderr and server.log == []
+
+
+def test_symlink_inside_out_dir_cannot_lead_outside(run_cli, server, tmp_path):
+    out = tmp_path / "out"
+    outside = tmp_path / "elsewhere"
+    out.mkdir()
+    outside.mkdir()
+    (out / "clips").symlink_to(outside, target_is_directory=True)
+    manifest = write_jsonl(tmp_path / "m.jsonl", [{**GOOD, "output": "clips/a.wav"}])
+    result = run_cli(manifest, out=out)
+    assert result.exit_code == 2
+    assert "m.jsonl:1: output" in result.stderr and "symlink" in result.stderr
+    assert server.log == [] and list(outside.iterdir()) == []

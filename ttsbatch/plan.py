@@ -105,6 +105,14 @@ def output_key(src_key: str, out: OutputSpec) -> str:
     return _digest({"v": KEY_VERSION, "source": src_key, "post": post})
 
 
+def _escapes(out_dir: Path, relpath: str) -> bool:
+    """The manifest reader rejects ``..`` and absolute paths; a symlink already inside the
+    output folder could still lead a write elsewhere, so resolve what exists on disk."""
+    root = out_dir.resolve()
+    target = (out_dir / relpath).parent.resolve()
+    return target != root and root not in target.parents
+
+
 def output_relpath(line: Line, default_format: str) -> tuple[str, str]:
     """The file a line writes, relative to the output folder, and its format. A line's
     ``output`` with an extension chooses its own format; without one it gets the run's."""
@@ -176,6 +184,15 @@ def plan_jobs(
                 )
             )
         claimed.setdefault(folded, line)
+        if _escapes(out_dir, relpath):
+            clashes.append(
+                Problem(
+                    manifest_name,
+                    line.line_no,
+                    "output",
+                    f"{relpath} leads outside the output folder through a symlink",
+                )
+            )
         spec = out if fmt == out.format else OutputSpec(fmt, out.sample_rate, out.channels, out.bitrate_kbps)
         line_model = line.model or model
         rate = api.rate_for(spec)
