@@ -243,3 +243,38 @@ def test_offline_mode_needs_no_key(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["run"]["offline"] is True
     assert measure(out / "a.mp3")[2] > 0.5
+
+
+def test_ci_reports_junit_and_markdown(run_cli, tmp_path, server, monkeypatch):
+    from xml.etree import ElementTree as ET
+
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("earlier step\n")
+    rows = [LINES[0], {"id": "bad", "text": "Who am I?", "voice": "No_Such_Voice_Anywhere"}]
+    manifest = write_jsonl(tmp_path / "ci.jsonl", rows)
+    result = run_cli(
+        manifest,
+        "--report-format",
+        "junit",
+        "--report-format",
+        "markdown",
+        env={"GITHUB_STEP_SUMMARY": str(summary)},
+    )
+    assert result.exit_code == 1
+    suite = ET.parse(result.out_dir / "report.junit.xml").getroot()
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert cases["a"].find("failure") is None
+    assert "20132" in cases["bad"].find("failure").get("type")
+    costs = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert float(costs["cost_usd"]) == result.report["totals"]["cost_usd"]
+    md = (result.out_dir / "report.md").read_text()
+    assert "| bad | failed |" in md and "invalid voice_id" in md
+    assert summary.read_text() == "earlier step\n" + md
+    assert run_cli(manifest, "--fail-on", "never").exit_code == 0
+
+
+def test_progress_is_plain_lines_in_ci_logs(run_cli, manifest):
+    result = run_cli(manifest)
+    assert "progress: 3/3 lines" in result.stderr
+    assert "\r" not in result.stderr

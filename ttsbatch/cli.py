@@ -171,6 +171,20 @@ def main() -> None:
     help="CSV/TSV of word,replacement: sent as pronunciation_dict to the lines that contain the word.",
 )
 @click.option(
+    "--report-format",
+    "report_formats",
+    multiple=True,
+    type=click.Choice(["junit", "markdown"]),
+    help="Extra reports beside report.json/csv: report.junit.xml, report.md (also appended to $GITHUB_STEP_SUMMARY). Repeatable.",
+)
+@click.option(
+    "--fail-on",
+    default="failed",
+    show_default=True,
+    type=click.Choice(["failed", "qa", "never"]),
+    help="Which outcomes exit non-zero: failed lines, failed lines or QA verdicts, or never (stops always do).",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Validate, apply the cache, print and write DIR/estimate.json; send nothing.",
@@ -215,6 +229,8 @@ def run(manifest: Path, out_dir: Path | None, **opts) -> None:
         only=only,
         max_cost=opts["max_cost"],
         pronunciations=opts["pronunciations"],
+        report_formats=tuple(opts["report_formats"]),
+        fail_on=opts["fail_on"],
     )
     # Validate everything before a key is even looked at: bad input costs nothing.
     try:
@@ -320,7 +336,7 @@ def run_with_signals(settings, jobs, api: ApiConfig, *, offline: bool) -> int:
             loop.add_signal_handler(signal.SIGTERM, on_sigint)
         report = await task
         click.echo(runner.summary(report), err=True)
-        return runner.exit_code(report)
+        return runner.exit_code(report, settings.fail_on)
 
     return asyncio.run(go())
 

@@ -20,6 +20,7 @@ from ttsbatch.minimax.client import MiniMaxClient
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.pipeline import Pipeline
 from ttsbatch.plan import ApiAudio, Job, OutputSpec, plan_jobs
+from ttsbatch.report_formats import write_extra_reports
 from ttsbatch.retry import RetryPolicy
 
 __all__ = ["ManifestError", "RunSettings", "Session", "exit_code", "plan", "summary"]
@@ -48,6 +49,8 @@ class RunSettings:
     only: tuple[str, ...] = ()
     max_cost: float | None = None
     pronunciations: Path | None = None
+    report_formats: tuple[str, ...] = ()
+    fail_on: str = "failed"
 
 
 def plan(settings: RunSettings) -> list[Job]:
@@ -152,6 +155,7 @@ class Session:
             run_info["budget"] = {"max_cost_usd": s.max_cost, "message": result.budget_stopped}
         report = reports.build_report(result, run_info)
         reports.write_reports(report, s.out_dir)
+        write_extra_reports(report, s.out_dir, s.report_formats)
         return report
 
 
@@ -172,7 +176,10 @@ def summary(report: dict) -> str:
     return reports.summary_text(report)
 
 
-def exit_code(report: dict) -> int:
+def exit_code(report: dict, fail_on: str = "failed") -> int:
+    """Stops (account error, budget, Ctrl-C) always exit non-zero: the run is incomplete.
+    ``fail_on`` decides whether failed lines (``failed``), failed lines or QA verdicts
+    (``qa``), or nothing (``never``) also make it non-zero."""
     stopped = report["run"]["stopped"]
     if stopped and stopped["kind"] == "interrupted":
         return 130
@@ -180,4 +187,10 @@ def exit_code(report: dict) -> int:
         return 4
     if stopped:
         return 3
-    return 1 if report["totals"]["failed"] else 0
+    if fail_on == "never":
+        return 0
+    if report["totals"]["failed"]:
+        return 1
+    if fail_on == "qa" and report["totals"].get("qa_failed"):
+        return 1
+    return 0
