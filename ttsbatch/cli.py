@@ -56,8 +56,26 @@ def parse_bitrate(value: str) -> int:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ttsbatch")
-def main() -> None:
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file [default: ./ttsbatch.toml, else [tool.ttsbatch] in ./pyproject.toml].",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
     """Render manifests of text lines into finished voice audio with MiniMax speech."""
+    from ttsbatch import config_file
+
+    try:
+        path, values = config_file.find(config_path, Path.cwd())
+        names = {p.name.lower(): p.name for p in run.params if p.name not in ("manifest", "seed")}
+        names.update({opt.lstrip("-").replace("-", "_"): p.name for p in run.params for opt in p.opts})
+        defaults = config_file.run_defaults(path, values, names)
+    except config_file.ConfigFileError as exc:
+        fail_usage(str(exc))
+    ctx.obj = {"config_path": path, "config": defaults}
+    ctx.default_map = {"run": defaults, "estimate": defaults}
 
 
 @main.command()
@@ -292,6 +310,31 @@ def report_command(out_dir: Path, as_json: bool) -> None:
         fail_usage(f"{out_dir}: no finished run recorded here (no .ttsbatch/ledger.sqlite with a report)")
     report = json.loads(text)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else runner.summary(report))
+
+
+@main.command(name="config")
+@click.pass_context
+def config_command(ctx: click.Context) -> None:
+    """Print the effective settings for `ttsbatch run` and where each comes from."""
+    import os
+
+    obj = ctx.obj or {}
+    path, from_file = obj.get("config_path"), obj.get("config", {})
+    click.echo(f"config file: {path or 'none'}")
+    for param in run.params:
+        if param.name in ("manifest", "seed") or not isinstance(param, click.Option):
+            continue
+        if param.name in from_file:
+            value, origin = from_file[param.name], "file"
+        else:
+            value, origin = param.default, "default"
+        click.echo(f"  {param.opts[0]:<20} {value!s:<24} ({origin})")
+    try:
+        base = resolve_base_url(from_file.get("api_base"), from_file.get("region"))
+    except ConfigError as exc:
+        base = f"invalid: {exc}"
+    click.echo(f"API base: {base}")
+    click.echo(f"MINIMAX_API_KEY: {'set (redacted)' if os.environ.get('MINIMAX_API_KEY') else 'not set'}")
 
 
 @contextlib.contextmanager
