@@ -241,3 +241,27 @@ def test_kill_9_then_rerun_pays_at_most_in_flight_twice(server_factory, tmp_path
         assert len(data) / rate == pytest.approx(item["duration_s"], abs=0.01)
     assert not [p for p in out.rglob("*.part")], "temporary files left behind"
     assert_no_secret(done.stdout, done.stderr, folder=out)
+
+
+def test_shards_split_the_manifest_and_merge_back(run_cli, server, tmp_path):
+    lines = rows(12)
+    lines.append({**lines[0], "id": "same-sound"})  # same key as line00: must share its shard
+    manifest = write_jsonl(tmp_path / "m.jsonl", lines)
+    outs = []
+    for k in (1, 2, 3):
+        result = run_cli(manifest, "--shard", f"{k}/3", out=tmp_path / f"shard{k}")
+        assert result.exit_code == 0, result.stderr
+        outs.append(result)
+    ids = [i["id"] for r in outs for i in r.report["items"]]
+    assert sorted(ids) == sorted(li["id"] for li in lines)
+    assert all(len(r.report["items"]) < len(lines) for r in outs)
+    assert len(t2a_requests(server)) == 12  # the duplicate sound was paid once
+    merged_path = tmp_path / "merged.json"
+    merged = CliRunner().invoke(
+        main, ["report", *(str(r.out_dir) for r in outs), "--merge-to", str(merged_path)]
+    )
+    assert merged.exit_code == 0, merged.output
+    report = json.loads(merged_path.read_text())
+    assert report["totals"]["items"] == 13 and report["totals"]["ok"] + report["totals"]["cached"] == 13
+    assert report["totals"]["cost_usd"] == pytest.approx(sum(r.report["totals"]["cost_usd"] for r in outs))
+    assert "13 lines" in merged.output

@@ -41,6 +41,16 @@ def parse_cast(value: str | None) -> dict[str, str]:
     return cast
 
 
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    """``2/4`` → (2, 4): the second of four shards."""
+    if not value:
+        return None
+    k, sep, n = value.partition("/")
+    if not (sep and k.strip().isdigit() and n.strip().isdigit() and 1 <= int(k) <= int(n)):
+        fail_usage(f"--shard expects K/N with 1 <= K <= N, like 2/4, got {value!r}")
+    return int(k), int(n)
+
+
 def parse_bitrate(value: str) -> int:
     """``192k``, ``192`` and ``192000`` all mean 192 kb/s."""
     text = value.strip().lower().removesuffix("k").removesuffix("bps").removesuffix("kb/s")
@@ -189,6 +199,10 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     help="CSV/TSV of word,replacement: sent as pronunciation_dict to the lines that contain the word.",
 )
 @click.option(
+    "--shard",
+    help="Render only shard K of N (e.g. 2/4), a deterministic share by cache key, for CI matrices.",
+)
+@click.option(
     "--report-format",
     "report_formats",
     multiple=True,
@@ -214,6 +228,7 @@ def run(manifest: Path, out_dir: Path | None, **opts) -> None:
 
     cast = parse_cast(opts.pop("cast"))
     only = tuple(p.strip() for p in (opts.pop("only") or "").split(",") if p.strip())
+    shard = parse_shard(opts.pop("shard"))
     bitrate = parse_bitrate(opts.pop("bitrate"))
     out_dir = out_dir or Path("out") / manifest.stem
     if opts["out_format"] == "mp3" and opts["sample_rate"] not in MP3_SAMPLE_RATES:
@@ -249,6 +264,7 @@ def run(manifest: Path, out_dir: Path | None, **opts) -> None:
         pronunciations=opts["pronunciations"],
         report_formats=tuple(opts["report_formats"]),
         fail_on=opts["fail_on"],
+        shard=shard,
     )
     # Validate everything before a key is even looked at: bad input costs nothing.
     try:
@@ -291,24 +307,37 @@ def estimate_command(ctx: click.Context, manifest: Path) -> None:
 
 
 @main.command(name="report")
-@click.argument("out_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the last run's report.json instead of a summary."
+@click.argument(
+    "out_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True, path_type=Path)
 )
-def report_command(out_dir: Path, as_json: bool) -> None:
-    """Re-print the summary of the last run in OUT_DIR, from its ledger."""
+@click.option("--json", "as_json", is_flag=True, help="Print the report JSON instead of a summary.")
+@click.option(
+    "--merge-to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the merged report.json of several folders (e.g. one per --shard) to this file.",
+)
+def report_command(out_dirs: tuple[Path, ...], as_json: bool, merge_to: Path | None) -> None:
+    """Re-print the last run's summary in each OUT_DIR from its ledger; several folders
+    (the shards of one manifest) are merged into one report."""
     import json
 
+    from ttsbatch import report as reports
     from ttsbatch import runner
+    from ttsbatch.audio import write_atomic
     from ttsbatch.ledger import Ledger
 
-    ledger = Ledger.open_existing(out_dir)
-    text = ledger.last_report() if ledger else None
-    if ledger:
-        ledger.close()
-    if text is None:
-        fail_usage(f"{out_dir}: no finished run recorded here (no .ttsbatch/ledger.sqlite with a report)")
-    report = json.loads(text)
+    found = []
+    for out_dir in out_dirs:
+        ledger = Ledger.open_existing(out_dir)
+        text = ledger.last_report() if ledger else None
+        if ledger:
+            ledger.close()
+        if text is None:
+            fail_usage(f"{out_dir}: no finished run recorded here (no .ttsbatch/ledger.sqlite with a report)")
+        found.append(json.loads(text))
+    report = found[0] if len(found) == 1 else reports.merge_reports(found)
+    if merge_to is not None:
+        write_atomic(merge_to, (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode())
     click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else runner.summary(report))
 
 

@@ -62,7 +62,9 @@ def _read(path: Path, table: tuple[str, ...] | None) -> dict:
 def run_defaults(path: Path | None, values: dict, option_names: dict[str, str]) -> dict:
     """Map file keys onto ``run``'s parameter names; unknown keys are errors with a hint.
     ``option_names`` maps normalised option names (``sample_rate``) to click param names."""
-    where = f"{path.name}" + ("[tool.ttsbatch]" if path is not None and path.name == "pyproject.toml" else "")
+    if path is None:
+        return {}
+    where = path.name + ("[tool.ttsbatch]" if path.name == "pyproject.toml" else "")
     defaults = {}
     for key, value in values.items():
         norm = key.replace("-", "_").lower()

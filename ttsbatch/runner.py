@@ -51,6 +51,7 @@ class RunSettings:
     pronunciations: Path | None = None
     report_formats: tuple[str, ...] = ()
     fail_on: str = "failed"
+    shard: tuple[int, int] | None = None
 
 
 def plan(settings: RunSettings) -> list[Job]:
@@ -76,7 +77,7 @@ def plan(settings: RunSettings) -> list[Job]:
         raise ManifestError(problems)
     if settings.only:
         lines = [li for li in lines if any(fnmatch.fnmatchcase(li.id, pattern) for pattern in settings.only)]
-    return plan_jobs(
+    jobs = plan_jobs(
         lines,
         out_dir=settings.out_dir,
         model=settings.model,
@@ -85,6 +86,11 @@ def plan(settings: RunSettings) -> list[Job]:
         manifest_name=settings.manifest.name,
         dictionary=dictionary,
     )
+    if settings.shard:
+        # by source key, so lines with the same sound land in the same shard and are paid once
+        k, n = settings.shard
+        jobs = [job for job in jobs if int(job.source_key, 16) % n == k - 1]
+    return jobs
 
 
 class Session:
