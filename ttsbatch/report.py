@@ -11,8 +11,11 @@ from pathlib import Path
 from ttsbatch import __version__, catalog
 from ttsbatch.audio import write_atomic
 from ttsbatch.pipeline import CACHED, FAILED, OK, SKIPPED, ItemResult, RunResult
+from ttsbatch.report_html import write_html
 
 MAX_FAILURES_SHOWN = 20
+#: report items carry the line's text up to this length (a review aid, not an archive)
+TEXT_PREVIEW = 200
 CSV_COLUMNS = (
     "id", "status", "file", "voice", "model", "characters", "estimated_characters", "estimated_cost_usd", "cost_usd",
     "duration_s", "sample_rate", "channels", "attempts", "trace_id", "error_code", "error_kind", "error_message",
@@ -28,6 +31,9 @@ def item_dict(item: ItemResult) -> dict:
         "file": job.relpath if item.status in (OK, CACHED) else None,
         "voice": job.line.voice,
         "model": job.model,
+        "text": job.line.text
+        if len(job.line.text) <= TEXT_PREVIEW
+        else job.line.text[: TEXT_PREVIEW - 1] + "…",
         "characters": item.characters,
         "estimated_characters": job.estimated_characters,
         "wasted_characters": item.wasted_characters,
@@ -105,7 +111,8 @@ def write_reports(report: dict, out_dir: Path) -> list[Path]:
         writer.writerow(["" if row.get(c) is None else row.get(c) for c in CSV_COLUMNS])
     csv_path = out_dir / "report.csv"
     write_atomic(csv_path, buf.getvalue().encode())
-    return [json_path, csv_path]
+    write_html(report, out_dir)
+    return [json_path, csv_path, out_dir / "report.html"]
 
 
 def summary_text(report: dict) -> str:
