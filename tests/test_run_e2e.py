@@ -278,3 +278,13 @@ def test_progress_is_plain_lines_in_ci_logs(run_cli, manifest):
     result = run_cli(manifest)
     assert "progress: 3/3 lines" in result.stderr
     assert "\r" not in result.stderr
+
+
+def test_verbose_dumps_requests_without_the_key(run_cli, manifest, server):
+    result = run_cli(
+        manifest, "--verbose", "--transport", "url", "--report-format", "junit", "--report-format", "markdown"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "> POST http://127.0.0.1" in result.stderr and "'authorization': '***'" in result.stderr
+    assert "< 200 /v1/t2a_v2 trace-id=" in result.stderr
+    assert_no_secret(result.stdout, result.stderr, folder=result.out_dir)

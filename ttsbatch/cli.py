@@ -217,6 +217,9 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     help="Which outcomes exit non-zero: failed lines, failed lines or QA verdicts, or never (stops always do).",
 )
 @click.option(
+    "--verbose", "-v", is_flag=True, help="Log every HTTP request and reply on stderr (credentials redacted)."
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Validate, apply the cache, print and write DIR/estimate.json; send nothing.",
@@ -265,6 +268,7 @@ def run(manifest: Path, out_dir: Path | None, **opts) -> None:
         report_formats=tuple(opts["report_formats"]),
         fail_on=opts["fail_on"],
         shard=shard,
+        verbose=opts["verbose"],
     )
     # Validate everything before a key is even looked at: bad input costs nothing.
     try:

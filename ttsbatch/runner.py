@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class RunSettings:
     report_formats: tuple[str, ...] = ()
     fail_on: str = "failed"
     shard: tuple[int, int] | None = None
+    verbose: bool = False
 
 
 def plan(settings: RunSettings) -> list[Job]:
@@ -121,7 +123,10 @@ class Session:
         remove_stale_temp_files(s.out_dir)
         ledger = Ledger(s.out_dir)
         try:
-            async with MiniMaxClient(self.api, timeout=s.timeout, max_connections=s.concurrency) as client:
+            log = (lambda message: print(message, file=sys.stderr)) if s.verbose else None
+            async with MiniMaxClient(
+                self.api, timeout=s.timeout, max_connections=s.concurrency, log=log
+            ) as client:
                 limiter = RateLimiter(s.rpm, s.concurrency)
                 with Progress(total=len(self.jobs)) as progress:
                     self.pipeline = Pipeline(

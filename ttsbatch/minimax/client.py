@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -19,6 +20,9 @@ from ttsbatch import catalog
 from ttsbatch.minimax import errors
 from ttsbatch.minimax.config import ApiConfig
 
+#: headers that carry credentials: never printed, even with --verbose
+REDACTED_HEADERS = {"authorization", "x-api-key", "proxy-authorization", "cookie"}
+VERBOSE_BODY_CHARS = 300
 #: a JSON reply larger than this is refused (9,999 chars of 48 kHz stereo WAV in hex is ~240 MB)
 MAX_JSON_BYTES = 400 * 1024 * 1024
 #: a URL download larger than this is refused
@@ -26,6 +30,8 @@ MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
 #: a URL download is retried this often before the paid request is given up on
 DOWNLOAD_ATTEMPTS = 3
 DOWNLOAD_BACKOFF_S = 0.25
+#: storage hosts may redirect; each hop is checked to be http(s)
+MAX_REDIRECTS = 3
 
 
 @dataclass
@@ -121,16 +127,33 @@ class MiniMaxClient:
         timeout: float = 120.0,
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 64,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.timeout = timeout
+        self._log = log
+        hooks = {"request": [self._log_request], "response": [self._log_response]} if log else {}
         self._http = httpx.AsyncClient(
+            event_hooks=hooks,
             base_url=config.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             transport=transport,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             follow_redirects=False,
             headers={"User-Agent": "ttsbatch"},
+        )
+
+    async def _log_request(self, request: httpx.Request) -> None:
+        """``--verbose``: what was sent, with every credential header redacted."""
+        assert self._log is not None
+        headers = {k: ("***" if k.lower() in REDACTED_HEADERS else v) for k, v in request.headers.items()}
+        body = request.content[:VERBOSE_BODY_CHARS].decode("utf-8", "replace") if request.content else ""
+        self._log(f"> {request.method} {request.url} {headers} {body}")
+
+    async def _log_response(self, response: httpx.Response) -> None:
+        assert self._log is not None
+        self._log(
+            f"< {response.status_code} {response.request.url.path} trace-id={response.headers.get('trace-id')}"
         )
 
     async def __aenter__(self) -> MiniMaxClient:
@@ -202,20 +225,27 @@ class MiniMaxClient:
         def fail(message: str) -> errors.BadAudioError:
             return errors.BadAudioError(message, code=errors.DOWNLOAD_FAILED, trace_id=trace_id)
 
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise fail(f"audio URL has scheme {urlsplit(url).scheme!r}; only http(s) is fetched")
         try:
-            # No Authorization header (it is only added to API calls): the URL is pre-signed,
-            # and the key must never travel to a storage host.
-            async with self._http.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise fail(f"audio download answered HTTP {response.status_code}")
-                chunks, size = [], 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > MAX_DOWNLOAD_BYTES:
-                        raise fail(f"audio download larger than {MAX_DOWNLOAD_BYTES} bytes")
-                    chunks.append(chunk)
+            for _ in range(MAX_REDIRECTS + 1):
+                if urlsplit(url).scheme not in ("http", "https"):
+                    raise fail(f"audio URL has scheme {urlsplit(url).scheme!r}; only http(s) is fetched")
+                # No Authorization header (it is only added to API calls): the URL is
+                # pre-signed, and the key must never travel to a storage host.
+                async with self._http.stream("GET", url) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        url = str(response.url.join(response.headers["location"]))
+                        continue
+                    if response.status_code != 200:
+                        raise fail(f"audio download answered HTTP {response.status_code}")
+                    chunks, size = [], 0
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > MAX_DOWNLOAD_BYTES:
+                            raise fail(f"audio download larger than {MAX_DOWNLOAD_BYTES} bytes")
+                        chunks.append(chunk)
+                    break
+            else:
+                raise fail(f"audio download redirected more than {MAX_REDIRECTS} times")
         except httpx.TimeoutException:
             raise fail("audio download timed out") from None
         except httpx.TransportError as exc:
