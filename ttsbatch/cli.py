@@ -345,6 +345,68 @@ def report_command(out_dirs: tuple[Path, ...], as_json: bool, merge_to: Path | N
     click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else runner.summary(report))
 
 
+@main.command(name="voices")
+@click.option("--search", help="Only voices whose id, name or description contains this (case-insensitive).")
+@click.option(
+    "--type",
+    "voice_type",
+    default="all",
+    show_default=True,
+    type=click.Choice(["system", "voice_cloning", "voice_generation", "all"]),
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--api-base", help="API host [env MINIMAX_API_BASE].")
+@click.option("--region", type=click.Choice(list(catalog.REGION_HOSTS)))
+@click.option("--offline", is_flag=True, help="List the bundled fake server's voices (the catalog's list).")
+def voices_command(
+    search: str | None, voice_type: str, as_json: bool, api_base, region, offline: bool
+) -> None:
+    """List the voices your account can use (MiniMax's /v1/get_voice), with OpenAI aliases."""
+    import json
+
+    from ttsbatch.minimax.client import MiniMaxClient
+    from ttsbatch.minimax.errors import MiniMaxError
+
+    async def fetch(api: ApiConfig) -> dict:
+        async with MiniMaxClient(api, timeout=30) as client:
+            return await client.get_voices(voice_type)
+
+    with contextlib.ExitStack() as stack:
+        if offline:
+            api = stack.enter_context(start_offline_server(quiet=True))
+        else:
+            try:
+                api = ApiConfig(resolve_base_url(api_base, region), resolve_api_key())
+            except ConfigError as exc:
+                fail_usage(str(exc))
+        try:
+            listing = asyncio.run(fetch(api))
+        except MiniMaxError as exc:
+            click.echo(f"error: {exc.message}" + (f" ({exc.advice})" if exc.advice else ""), err=True)
+            sys.exit(EXIT_STOPPED)
+    aliases = {v: k for k, v in catalog.OPENAI_VOICE_ALIASES.items()}
+    rows = []
+    for kind, entries in listing.items():
+        for entry in entries:
+            row = {
+                "voice_id": entry.get("voice_id"),
+                "name": entry.get("voice_name") or "",
+                "type": kind,
+                "description": " ".join(entry.get("description") or []),
+                "alias": aliases.get(entry.get("voice_id")),
+            }
+            haystack = " ".join(str(v) for v in row.values() if v).lower()
+            if not search or search.lower() in haystack:
+                rows.append(row)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for row in rows:
+        alias = f"  (alias: {row['alias']})" if row["alias"] else ""
+        click.echo(f"{row['voice_id']:<36} {row['type']:<16} {row['description']}{alias}")
+    click.echo(f"{len(rows)} voices", err=True)
+
+
 @main.command(name="config")
 @click.pass_context
 def config_command(ctx: click.Context) -> None:
@@ -371,16 +433,17 @@ def config_command(ctx: click.Context) -> None:
 
 
 @contextlib.contextmanager
-def start_offline_server():
+def start_offline_server(quiet: bool = False):
     """Start the bundled fake server in-process with a throwaway key and point at it."""
     from ttsbatch.fake import FakeConfig, FakeServer
 
     key = "offline-" + secrets.token_hex(8)
     with FakeServer(FakeConfig(api_key=key)) as server:
-        click.echo(
-            f"offline: using the bundled fake MiniMax server at {server.base_url} (no key, no network, no cost)",
-            err=True,
-        )
+        if not quiet:
+            click.echo(
+                f"offline: using the bundled fake MiniMax server at {server.base_url} (no key, no network, no cost)",
+                err=True,
+            )
         yield ApiConfig(server.base_url, Secret(key))
 
 

@@ -27,6 +27,7 @@ from ttsbatch.fake.synth import Synthesizer
 #: add a module here (with a ``register(app)`` function) to serve a new endpoint
 ENDPOINT_MODULES = (
     "ttsbatch.fake.t2a",
+    "ttsbatch.fake.voices",
     "ttsbatch.fake.files",
     "ttsbatch.fake.control",
 )

@@ -286,3 +286,8 @@ class MiniMaxClient:
             audio_length_ms=float(length) if length else None,
             subtitle_url=data.get("subtitle_file"),
         )
+
+    async def get_voices(self, voice_type: str = "all") -> dict:
+        """``POST /v1/get_voice``: the account's system, cloned and designed voices."""
+        parsed, _ = await self._post_json(catalog.GET_VOICE_PATH, {"voice_type": voice_type})
+        return {k: parsed.get(k) or [] for k in ("system_voice", "voice_cloning", "voice_generation")}
