@@ -217,6 +217,13 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     help="Which outcomes exit non-zero: failed lines, failed lines or QA verdicts, or never (stops always do).",
 )
 @click.option(
+    "--max-chars",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(32, catalog.T2A_MAX_CHARS),
+    help="Lines longer than this are split at sentence boundaries into several requests and joined.",
+)
+@click.option(
     "--verbose", "-v", is_flag=True, help="Log every HTTP request and reply on stderr (credentials redacted)."
 )
 @click.option(
@@ -269,6 +276,7 @@ def run(manifest: Path, out_dir: Path | None, **opts) -> None:
         fail_on=opts["fail_on"],
         shard=shard,
         verbose=opts["verbose"],
+        max_chars=opts["max_chars"],
     )
     # Validate everything before a key is even looked at: bad input costs nothing.
     try:

@@ -11,52 +11,66 @@ from collections import defaultdict
 
 from ttsbatch import catalog
 from ttsbatch.ledger import Ledger, file_matches
-from ttsbatch.plan import Job
+from ttsbatch.plan import Job, Part
 
 #: assumed reply latency when estimating wall time (MiniMax speech typically answers in 1-3 s)
 ASSUMED_LATENCY_S = 2.0
 
 
-def classify(jobs: list[Job], ledger: Ledger | None, *, force: bool = False) -> list[str]:
+def classify(jobs: list[Job], ledger: Ledger | None, *, force: bool = False) -> list[tuple[str, list[Part]]]:
+    """Per job: its state and the parts it would pay for."""
     seen: set[str] = set()
-    states = []
+    result = []
     for job in jobs:
-        state = "render"
         if ledger is not None and not force:
             out = ledger.output(job.relpath)
-            src = ledger.source(job.source_key)
             if out is not None and out.output_key == job.output_key and file_matches(job.path, out.sha256):
-                state = "cached"
-            elif src is not None and file_matches(src.path, src.sha256):
-                state = "reencode"
-        if state == "render" and job.source_key in seen:
+                result.append(("cached", []))
+                continue
+        to_pay, kept = [], 0
+        for part in job.parts:
+            src = ledger.source(part.source_key) if ledger is not None and not force else None
+            if src is not None and file_matches(src.path, src.sha256):
+                kept += 1
+            elif part.source_key not in seen:
+                to_pay.append(part)
+            seen.add(part.source_key)
+        if to_pay:
+            state = "render"
+        elif kept == len(job.parts):
+            state = "reencode"
+        else:
             state = "duplicate"
-        seen.add(job.source_key)
-        states.append(state)
-    return states
+        result.append((state, to_pay))
+    return result
 
 
 def estimate(
     jobs: list[Job], ledger: Ledger | None, *, rpm: float, concurrency: int, force: bool = False
 ) -> dict:
-    states = classify(jobs, ledger, force=force)
-    per_model: dict[str, dict] = defaultdict(lambda: {"lines": 0, "characters": 0, "cost_usd": 0.0})
+    classified = classify(jobs, ledger, force=force)
+    per_model: dict[str, dict] = defaultdict(
+        lambda: {"lines": 0, "requests": 0, "characters": 0, "cost_usd": 0.0}
+    )
     audio_s = 0.0
-    for job, state in zip(jobs, states, strict=True):
-        if state != "render":
+    for job, (_state, to_pay) in zip(jobs, classified, strict=True):
+        if not to_pay:
             continue
         m = per_model[job.model]
         m["lines"] += 1
-        m["characters"] += job.estimated_characters
-        m["cost_usd"] += catalog.speech_cost_usd(job.estimated_characters, job.model)
-        speed = job.body["voice_setting"].get("speed", catalog.SPEED_DEFAULT)
-        audio_s += job.estimated_characters / catalog.CHARS_PER_SECOND / speed
-    calls = sum(m["lines"] for m in per_model.values())
+        m["requests"] += len(to_pay)
+        chars = sum(p.estimated_characters for p in to_pay)
+        m["characters"] += chars
+        m["cost_usd"] += catalog.speech_cost_usd(chars, job.model)
+        audio_s += chars / catalog.CHARS_PER_SECOND / job.speed
+    states = [state for state, _ in classified]
+    calls = sum(m["requests"] for m in per_model.values())
     by_rate = calls * 60.0 / rpm if calls else 0.0
     by_concurrency = calls * ASSUMED_LATENCY_S / concurrency
     return {
         "lines": len(jobs),
-        "to_render": calls,
+        "to_render": states.count("render"),
+        "requests": calls,
         "cached": states.count("cached"),
         "reencode": states.count("reencode"),
         "duplicates": states.count("duplicate"),
@@ -67,15 +81,20 @@ def estimate(
         "wall_s": round(max(by_rate, by_concurrency), 1),
         "rpm": rpm,
         "lines_detail": [
-            {"id": j.id, "state": s, "characters": j.estimated_characters, "model": j.model}
-            for j, s in zip(jobs, states, strict=True)
+            {
+                "id": j.id,
+                "state": state,
+                "characters": sum(p.estimated_characters for p in to_pay),
+                "model": j.model,
+            }
+            for j, (state, to_pay) in zip(jobs, classified, strict=True)
         ],
     }
 
 
 def estimate_text(est: dict) -> str:
     lines = [
-        f"{est['lines']} lines: {est['to_render']} to render, {est['cached']} cached, "
+        f"{est['lines']} lines: {est['to_render']} to render ({est['requests']} requests), {est['cached']} cached, "
         f"{est['reencode']} re-encoded from kept audio, {est['duplicates']} duplicates",
         f"≈ {est['characters']} billed characters · ${est['cost_usd']:.4f} · ≈ {est['audio_s']:.0f} s of audio · "
         f"≈ {est['wall_s']:.0f} s at {est['rpm']:g} RPM",

@@ -85,6 +85,10 @@ KNOWN_FIELDS: tuple[str, ...] = (
 # ttsbatch's own limits (not MiniMax facts, so they live here rather than in catalog.py).
 PAUSE_AFTER_MAX = 60.0
 ID_MAX_CHARS = 128
+#: a line longer than one request (``catalog.T2A_MAX_CHARS``) is split by the planner; this is
+#: ttsbatch's own ceiling (~9 hours of speech), far above any chapter, against runaway input
+LINE_MAX_CHARS = 500_000
+csv.field_size_limit(max(csv.field_size_limit(), LINE_MAX_CHARS + 1))
 MAX_PROBLEMS_SHOWN = 50
 
 #: names people use for a known field that difflib would not catch
@@ -398,7 +402,7 @@ def _csv_problem(file: str, exc: csv.Error, start: int, current: int) -> Problem
             start,
             "csv",
             f"expected cells of at most {csv.field_size_limit()} characters, got a longer one "
-            f"(text may have at most {catalog.T2A_MAX_CHARS})",
+            f"(text may have at most {LINE_MAX_CHARS})",
         )
     return Problem(file, current, "csv", f"expected well-formed CSV, got: {msg}")
 
@@ -598,11 +602,11 @@ class _Checker:
         if not isinstance(value, str):
             bad("text", f"expected a string, got {_describe(value)}")
             return None
-        if len(value) > catalog.T2A_MAX_CHARS:
+        if len(value) > LINE_MAX_CHARS:
             bad(
                 "text",
-                f"expected at most {catalog.T2A_MAX_CHARS} characters, got {len(value)} "
-                "(splitting long text is not supported yet)",
+                f"expected at most {LINE_MAX_CHARS} characters (longer lines are split into requests, "
+                f"but a line this long should be several lines), got {len(value)}",
             )
         ratio = catalog.invisible_character_ratio(value)
         if ratio > catalog.INVISIBLE_RATIO_LIMIT:

@@ -25,6 +25,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ttsbatch import audio, catalog
 from ttsbatch.audio import FileInfo
 from ttsbatch.budget import Budget, BudgetExceeded
@@ -32,7 +34,7 @@ from ttsbatch.ledger import Ledger, Output, file_matches
 from ttsbatch.limiter import RateLimiter
 from ttsbatch.minimax import errors
 from ttsbatch.minimax.client import MiniMaxClient
-from ttsbatch.plan import Job
+from ttsbatch.plan import Job, Part
 from ttsbatch.retry import RetryPolicy
 
 OK, FAILED, CACHED, SKIPPED = "ok", "failed", "cached", "skipped"
@@ -66,25 +68,52 @@ class RunResult:
     extra: dict = field(default_factory=dict)
 
 
-def render_file(
-    job: Job, data: bytes, audio_length_ms: float | None, trace_id: str | None
-) -> tuple[FileInfo, str]:
-    """Decode paid audio, check it is whole, convert, encode once, write atomically; return
-    what the written file measures and its SHA-256. Runs in a worker thread."""
-    api_format = job.body["audio_setting"]["format"]
+@dataclass
+class Fetched:
+    """A part's paid audio, from this run's reply or from the ledger."""
+
+    part: Part
+    data: bytes
+    audio_length_ms: float | None
+    trace_id: str | None
+
+
+def decode_part(job: Job, got: Fetched) -> audio.Audio:
+    """Decode one part and check it is whole: a reply shorter than the service says it sent
+    is corrupt (paid, but worth asking again), never a silently short file."""
     try:
-        decoded = audio.decode(data, api_format, sample_rate=job.api_sample_rate, channels=job.api_channels)
+        decoded = audio.decode(
+            got.data, job.api_format, sample_rate=job.api_sample_rate, channels=job.api_channels
+        )
     except audio.AudioError as exc:
-        raise errors.BadAudioError(str(exc), code=errors.BAD_AUDIO, trace_id=trace_id) from None
-    short = audio.duration_shortfall(decoded.duration_s, audio_length_ms)
+        raise errors.BadAudioError(str(exc), code=errors.BAD_AUDIO, trace_id=got.trace_id) from None
+    short = audio.duration_shortfall(decoded.duration_s, got.audio_length_ms)
     if short > audio.MAX_SHORTFALL:
         raise errors.BadAudioError(
             f"audio decodes to {decoded.duration_s:.2f} s but the service reported "
-            f"{(audio_length_ms or 0) / 1000:.2f} s ({short:.0%} short)",
+            f"{(got.audio_length_ms or 0) / 1000:.2f} s ({short:.0%} short)",
             code=errors.BAD_AUDIO,
-            trace_id=trace_id,
+            trace_id=got.trace_id,
         )
-    converted = audio.convert(decoded, sample_rate=job.out.sample_rate, channels=job.out.channels)
+    return decoded
+
+
+def render_file(job: Job, parts: list[Fetched]) -> tuple[FileInfo, str]:
+    """Decode every part, join the PCM (never encoded bytes) with the pauses cut off part
+    edges, convert, encode once, write atomically; return what the written file measures and
+    its SHA-256. Runs in a worker thread."""
+    pieces = []
+    rate = channels = None
+    for got in parts:
+        decoded = decode_part(job, got)
+        rate, channels = decoded.sample_rate, decoded.channels
+        if got.part.head_pause_s:
+            pieces.append(np.zeros((round(got.part.head_pause_s * rate), channels), np.float32))
+        pieces.append(decoded.samples)
+        if got.part.tail_pause_s:
+            pieces.append(np.zeros((round(got.part.tail_pause_s * rate), channels), np.float32))
+    joined = audio.Audio(pieces[0] if len(pieces) == 1 else np.concatenate(pieces), rate)
+    converted = audio.convert(joined, sample_rate=job.out.sample_rate, channels=job.out.channels)
     encoded = audio.encode(converted, job.out.format, bitrate_kbps=job.out.bitrate_kbps)
     audio.write_atomic(job.path, encoded)
     return audio.measure_file(job.path), hashlib.sha256(encoded).hexdigest()
@@ -119,8 +148,10 @@ class Pipeline:
         self._rng = random.Random(seed)
         self._workers: asyncio.Future | None = None
         self._abandoning = False
-        #: source key → future resolved when the job paying for it is done (dedupe in a run)
+        #: source key → future resolved when the line paying for it is done (dedupe in a run)
         self._paying: dict[str, asyncio.Future] = {}
+        #: source keys paid for in this run (under --force only these count as kept)
+        self._fresh: set[str] = set()
 
     # ------------------------------------------------------------ control --
 
@@ -191,55 +222,24 @@ class Pipeline:
 
     async def _process(self, item: ItemResult) -> None:
         job = item.job
-        if not self.force and await self._from_cache(item):
+        if not self.force and await self._intact_output(item):
             return
-        waiting_on = self._paying.get(job.source_key)
-        if waiting_on is not None:
-            await asyncio.shield(waiting_on)
-            if await self._from_cache(item, outputs=False):
-                return
-        done = asyncio.get_running_loop().create_future()
-        self._paying[job.source_key] = done
+        # a long line's parts go out side by side (the limiter still paces every request)
+        fetched = await asyncio.gather(*(self._obtain(item, part) for part in job.parts))
+        if any(got is None for got in fetched):
+            return  # failed or stopped: the item says why; parts that arrived are kept
         try:
-            await self._render(item)
-        finally:
-            done.set_result(None)
-            if self._paying.get(job.source_key) is done:
-                del self._paying[job.source_key]
-
-    async def _from_cache(self, item: ItemResult, *, outputs: bool = True) -> bool:
-        """Serve a job without a request: its intact output, or its kept source re-encoded."""
-        job = item.job
-        if outputs:
-            out = self.ledger.output(job.relpath)
-            intact = out is not None and out.output_key == job.output_key
-            if intact and await asyncio.to_thread(file_matches, job.path, out.sha256):
-                self._finish(item, CACHED, out.duration_s, out.sample_rate, out.channels)
-                return True
-        source = self.ledger.source(job.source_key)
-        if source is None or not await asyncio.to_thread(file_matches, source.path, source.sha256):
-            return False
-        try:
-            data = await asyncio.to_thread(source.path.read_bytes)
-            info, digest = await asyncio.to_thread(
-                render_file, job, data, source.audio_length_ms, source.trace_id
-            )
-        except (errors.BadAudioError, OSError):
-            self.ledger.forget_source(job.source_key)
-            return False
-        self._record_output(job, info, digest)
-        item.trace_id = source.trace_id
-        self._finish(item, CACHED, info.duration_s, info.sample_rate, info.channels)
-        return True
-
-    def _finish(
-        self, item: ItemResult, status: str, duration: float | None, rate: int | None, channels: int | None
-    ) -> None:
-        item.status = status
-        item.duration_s, item.sample_rate, item.channels = duration, rate, channels
-        item.error = None
-
-    def _record_output(self, job: Job, info: FileInfo, digest: str) -> None:
+            info, digest = await asyncio.to_thread(render_file, job, fetched)
+        except errors.BadAudioError as exc:  # a kept source went bad on disk: drop it
+            for got in fetched:
+                self.ledger.forget_source(got.part.source_key)
+            item.status, item.error = FAILED, exc.as_dict()
+            return
+        except audio.AudioError as exc:
+            # our own convert/encode refused the job (e.g. an impossible MP3 rate): no retry
+            item.status = FAILED
+            item.error = {"code": None, "kind": catalog.FATAL_LINE, "message": str(exc)}
+            return
         self.ledger.record_output(
             Output(
                 job.relpath,
@@ -251,15 +251,66 @@ class Pipeline:
                 info.channels,
             )
         )
+        item.trace_id = item.trace_id or fetched[-1].trace_id
+        item.cost_usd = catalog.speech_cost_usd(item.characters + item.wasted_characters, job.model)
+        self._finish(
+            item, OK if item.characters else CACHED, info.duration_s, info.sample_rate, info.channels
+        )
+
+    async def _intact_output(self, item: ItemResult) -> bool:
+        job = item.job
+        out = self.ledger.output(job.relpath)
+        intact = out is not None and out.output_key == job.output_key
+        if intact and await asyncio.to_thread(file_matches, job.path, out.sha256):
+            self._finish(item, CACHED, out.duration_s, out.sample_rate, out.channels)
+            return True
+        return False
+
+    async def _kept(self, part: Part) -> Fetched | None:
+        """The part's paid audio from the ledger, if intact (and, under --force, paid in this run)."""
+        if self.force and part.source_key not in self._fresh:
+            return None
+        src = self.ledger.source(part.source_key)
+        if src is None or not await asyncio.to_thread(file_matches, src.path, src.sha256):
+            return None
+        data = await asyncio.to_thread(src.path.read_bytes)
+        return Fetched(part, data, src.audio_length_ms, src.trace_id)
+
+    async def _obtain(self, item: ItemResult, part: Part) -> Fetched | None:
+        """Kept audio, or wait for another line already paying for the same sound, or pay."""
+        got = await self._kept(part)
+        if got is not None:
+            return got
+        waiting_on = self._paying.get(part.source_key)
+        if waiting_on is not None:
+            await asyncio.shield(waiting_on)
+            got = await self._kept(part)
+            if got is not None:
+                return got
+        done = asyncio.get_running_loop().create_future()
+        self._paying[part.source_key] = done
+        try:
+            return await self._request(item, part)
+        finally:
+            done.set_result(None)
+            if self._paying.get(part.source_key) is done:
+                del self._paying[part.source_key]
+
+    def _finish(
+        self, item: ItemResult, status: str, duration: float | None, rate: int | None, channels: int | None
+    ) -> None:
+        item.status = status
+        item.duration_s, item.sample_rate, item.channels = duration, rate, channels
+        item.error = None
 
     async def _sleep_unless_stopped(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
 
-    async def _send(self, item: ItemResult):
-        """One journaled, budgeted, paced attempt. Returns the reply or raises."""
+    async def _send(self, item: ItemResult, part: Part):
+        """One journaled, budgeted, paced attempt. Returns the reply, None when stopped, or raises."""
         job = item.job
-        estimate = catalog.speech_cost_usd(job.estimated_characters, job.model)
+        estimate = catalog.speech_cost_usd(part.estimated_characters, job.model)
         async with self.limiter.slot():
             if self.stop.is_set():
                 return None
@@ -269,11 +320,11 @@ class Pipeline:
                 self.budget_stopped = str(exc)
                 self.stop.set()
                 return None
-            request_id = self.ledger.journal_sent(self.run_id, job.id, job.source_key, job.model)
+            request_id = self.ledger.journal_sent(self.run_id, job.id, part.source_key, job.model)
             item.attempts += 1
             self.api_calls += 1
             try:
-                reply = await self.client.t2a(job.body)
+                reply = await self.client.t2a(part.body)
             except errors.MiniMaxError as exc:
                 wasted = catalog.speech_cost_usd(exc.billed_characters, job.model)
                 self.budget.settle(hold, wasted)
@@ -286,67 +337,60 @@ class Pipeline:
                 # cancelled (abandoned) or a bug: unknown whether it was billed; keep the hold
                 self.ledger.journal_failed(request_id, {"kind": "abandoned", "message": "no reply"}, None)
                 raise
-        billed = reply.billed_characters or job.estimated_characters
+        billed = reply.billed_characters or part.estimated_characters
         cost = catalog.speech_cost_usd(billed, job.model)
         self.budget.settle(hold, cost)
         self.ledger.journal_paid(request_id, billed, cost, reply.trace_id)
         return reply
 
-    async def _render(self, item: ItemResult) -> None:
+    async def _request(self, item: ItemResult, part: Part) -> Fetched | None:
+        """Pay for one part, retrying what is worth retrying; keep the paid audio before
+        anything else touches it, then check it decodes whole."""
         job = item.job
         while True:
             if self.stop.is_set():
-                return  # stays SKIPPED unless an earlier attempt recorded a failure
+                return None  # stays SKIPPED unless an earlier attempt recorded a failure
             try:
-                reply = await self._send(item)
+                reply = await self._send(item, part)
                 if reply is None:
-                    return
+                    return None
                 self.limiter.on_success()
                 item.trace_id = reply.trace_id
-                billed = reply.billed_characters or job.estimated_characters
-                api_format = job.body["audio_setting"]["format"]
+                billed = reply.billed_characters or part.estimated_characters
                 source = await asyncio.to_thread(
                     self.ledger.save_source_file,
-                    job.source_key,
+                    part.source_key,
                     reply.audio,
-                    api_format,
+                    job.api_format,
                     billed_characters=billed,
                     audio_length_ms=reply.audio_length_ms,
                     trace_id=reply.trace_id,
                 )
                 self.ledger.record_source(source)
+                got = Fetched(part, reply.audio, reply.audio_length_ms, reply.trace_id)
                 try:
-                    info, digest = await asyncio.to_thread(
-                        render_file, job, reply.audio, reply.audio_length_ms, reply.trace_id
-                    )
+                    await asyncio.to_thread(decode_part, job, got)
                 except errors.BadAudioError:
                     item.wasted_characters += billed
-                    self.ledger.forget_source(job.source_key)
+                    self.ledger.forget_source(part.source_key)
                     raise
-                self._record_output(job, info, digest)
-                item.characters = billed
-                item.cost_usd = catalog.speech_cost_usd(billed + item.wasted_characters, job.model)
-                self._finish(item, OK, info.duration_s, info.sample_rate, info.channels)
-                return
+                self._fresh.add(part.source_key)
+                item.characters += billed
+                return got
             except errors.MiniMaxError as exc:
                 item.trace_id = exc.trace_id or item.trace_id
                 item.error = exc.as_dict()
-                item.cost_usd = catalog.speech_cost_usd(item.wasted_characters, job.model)
+                item.cost_usd = catalog.speech_cost_usd(item.characters + item.wasted_characters, job.model)
                 if isinstance(exc, errors.RateLimitError):
                     self.limiter.on_rate_limited(exc.retry_after)
                 if isinstance(exc, errors.RunError):
                     item.status = FAILED
                     self.request_stop(exc)
-                    return
+                    return None
                 if not self.policy.should_retry(exc, item.attempts):
                     item.status = FAILED
-                    return
+                    return None
                 await self._sleep_unless_stopped(self.policy.delay(exc, item.attempts, self._rng))
                 if self.stop.is_set():
                     item.status = FAILED
-                    return
-            except audio.AudioError as exc:
-                # our own convert/encode refused the job (e.g. an impossible MP3 rate): no retry
-                item.status = FAILED
-                item.error = {"code": None, "kind": catalog.FATAL_LINE, "message": str(exc)}
-                return
+                    return None

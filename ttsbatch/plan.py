@@ -16,6 +16,7 @@ from ttsbatch import catalog
 from ttsbatch.audio import OUTPUT_EXTENSIONS
 from ttsbatch.manifest import Line, ManifestError, Problem
 from ttsbatch.pronunciation import Entry, entries_for
+from ttsbatch.textsplit import DEFAULT_MAX_CHARS, edge_pauses, split_text
 
 
 @dataclass(frozen=True)
@@ -49,22 +50,52 @@ class ApiAudio:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One paid request. A line longer than ``max_chars`` is several parts, each cached under
+    its own key, so a crash mid-line or an edit near its end re-pays only what changed."""
+
+    body: dict
+    source_key: str
+    estimated_characters: int
+    #: pause markers cut off the part's edges, rendered as silence when joining
+    head_pause_s: float = 0.0
+    tail_pause_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class Job:
     line: Line
     model: str
     relpath: str
     path: Path
     out: OutputSpec
-    body: dict
+    parts: tuple[Part, ...]
     api_sample_rate: int
     api_channels: int
-    estimated_characters: int
-    source_key: str
     output_key: str
 
     @property
     def id(self) -> str:
         return self.line.id
+
+    @property
+    def estimated_characters(self) -> int:
+        return sum(p.estimated_characters for p in self.parts)
+
+    @property
+    def api_format(self) -> str:
+        return self.parts[0].body["audio_setting"]["format"]
+
+    @property
+    def speed(self) -> float:
+        return self.parts[0].body["voice_setting"].get("speed", catalog.SPEED_DEFAULT)
+
+    @property
+    def source_key(self) -> str:
+        """The line's sound: its single part's key, or a digest of all its parts' keys."""
+        if len(self.parts) == 1:
+            return self.parts[0].source_key
+        return _digest({"v": KEY_VERSION, "parts": [p.source_key for p in self.parts]})
 
 
 #: bump when the meaning of a key changes, so old caches are not trusted by mistake
@@ -97,12 +128,14 @@ def source_key(body: dict) -> str:
     return _digest({"v": KEY_VERSION, "request": payload})
 
 
-def output_key(src_key: str, out: OutputSpec) -> str:
-    """The source plus every post-processing choice that changes the written bytes."""
+def output_key(parts: list[Part], out: OutputSpec) -> str:
+    """The sources, how they are joined, and every post-processing choice that changes the
+    written bytes."""
     post = {"format": out.format, "sample_rate": out.sample_rate, "channels": out.channels}
     if out.format == "mp3":
         post["bitrate_kbps"] = out.bitrate_kbps
-    return _digest({"v": KEY_VERSION, "source": src_key, "post": post})
+    sources = [[p.source_key, p.head_pause_s, p.tail_pause_s] for p in parts]
+    return _digest({"v": KEY_VERSION, "sources": sources, "post": post})
 
 
 def _escapes(out_dir: Path, relpath: str) -> bool:
@@ -126,6 +159,7 @@ def output_relpath(line: Line, default_format: str) -> tuple[str, str]:
 
 def t2a_body(
     line: Line,
+    text: str,
     model: str,
     api: ApiAudio,
     sample_rate: int,
@@ -144,7 +178,7 @@ def t2a_body(
         audio["bitrate"] = api.bitrate
     body = {
         "model": model,
-        "text": normalise_text(line.text),
+        "text": text,
         "stream": False,
         "output_format": api.transport,
         "voice_setting": voice,
@@ -157,6 +191,21 @@ def t2a_body(
     return body
 
 
+def plan_parts(
+    line: Line, model: str, api: ApiAudio, rate: int, dictionary: list[Entry] | None, max_chars: int
+) -> list[Part]:
+    """Split the line's text at the least audible boundaries (see ``textsplit``) and make one
+    request per part; each part gets only the pronunciation entries its own text uses."""
+    parts = []
+    for chunk in split_text(normalise_text(line.text), max_chars):
+        head, text, tail = edge_pauses(chunk)
+        text = text.strip()
+        tones = entries_for(text, dictionary) if dictionary else None
+        body = t2a_body(line, text, model, api, rate, 1, tones)
+        parts.append(Part(body, source_key(body), catalog.billed_characters(text, model), head, tail))
+    return parts
+
+
 def plan_jobs(
     lines: list[Line],
     *,
@@ -166,6 +215,7 @@ def plan_jobs(
     api: ApiAudio,
     manifest_name: str = "manifest",
     dictionary: list[Entry] | None = None,
+    max_chars: int = DEFAULT_MAX_CHARS,
 ) -> list[Job]:
     """Speech is mono, so MiniMax is asked for one channel and stereo is made locally (half
     the transfer, same sound)."""
@@ -196,9 +246,7 @@ def plan_jobs(
         spec = out if fmt == out.format else OutputSpec(fmt, out.sample_rate, out.channels, out.bitrate_kbps)
         line_model = line.model or model
         rate = api.rate_for(spec)
-        tones = entries_for(normalise_text(line.text), dictionary) if dictionary else None
-        body = t2a_body(line, line_model, api, rate, 1, tones)
-        src = source_key(body)
+        parts = plan_parts(line, line_model, api, rate, dictionary, max_chars)
         jobs.append(
             Job(
                 line=line,
@@ -206,12 +254,10 @@ def plan_jobs(
                 relpath=relpath,
                 path=out_dir / relpath,
                 out=spec,
-                body=body,
+                parts=tuple(parts),
                 api_sample_rate=rate,
                 api_channels=1,
-                estimated_characters=catalog.billed_characters(body["text"], line_model),
-                source_key=src,
-                output_key=output_key(src, spec),
+                output_key=output_key(parts, spec),
             )
         )
     if clashes:

@@ -54,6 +54,7 @@ class RunSettings:
     fail_on: str = "failed"
     shard: tuple[int, int] | None = None
     verbose: bool = False
+    max_chars: int = 3000
 
 
 def plan(settings: RunSettings) -> list[Job]:
@@ -87,6 +88,7 @@ def plan(settings: RunSettings) -> list[Job]:
         api=ApiAudio(settings.api_format, settings.api_sample_rate, settings.transport),
         manifest_name=settings.manifest.name,
         dictionary=dictionary,
+        max_chars=settings.max_chars,
     )
     if settings.shard:
         # by source key, so lines with the same sound land in the same shard and are paid once
