@@ -488,15 +488,16 @@ def run_with_signals(settings, jobs, api: ApiConfig, *, offline: bool) -> int:
     return asyncio.run(go())
 
 
-def _attach_fake_server() -> None:
-    try:
-        from ttsbatch.fake.cli import fake_server_command
-    except ImportError:  # pragma: no cover - only while the fake server is being built
-        return
+def _attach_commands() -> None:
+    """Commands that live in their own modules (each is one idea of its own)."""
+    from ttsbatch.cli_script import script_command
+    from ttsbatch.fake.cli import fake_server_command
+
     main.add_command(fake_server_command, "fake-server")
+    main.add_command(script_command, "script")
 
 
-_attach_fake_server()
+_attach_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

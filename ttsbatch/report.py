@@ -125,6 +125,14 @@ def summary_text(report: dict) -> str:
         f"audio {t['duration_s']:.1f} s · {t['characters']} billed characters · ${t['cost_usd']:.4f} · "
         f"{t['api_calls']} API calls · {t['wall_s']:.1f} s",
     ]
+    if "script_cost_usd" in t:
+        script = report.get("script") or {}
+        tokens = sum(
+            v for k, v in (script.get("usage") or {}).items() if k.endswith("tokens") and isinstance(v, int)
+        )
+        lines.append(
+            f"script: {script.get('model')} {tokens} tokens ${t['script_cost_usd']:.4f} · total ${t['total_cost_usd']:.4f}"
+        )
     failed = [i for i in report["items"] if i["status"] == FAILED and i["error"]]
     for item in failed[:MAX_FAILURES_SHOWN]:
         lines.append(f"  failed {item['id']} (line {item['line']}): {item['error']['message']}")

@@ -23,6 +23,7 @@ from ttsbatch.pipeline import Pipeline
 from ttsbatch.plan import ApiAudio, Job, OutputSpec, plan_jobs
 from ttsbatch.report_formats import write_extra_reports
 from ttsbatch.retry import RetryPolicy
+from ttsbatch.script import load_script_meta
 
 __all__ = ["ManifestError", "RunSettings", "Session", "exit_code", "plan", "summary"]
 
@@ -167,6 +168,14 @@ class Session:
         if result.budget_stopped:
             run_info["budget"] = {"max_cost_usd": s.max_cost, "message": result.budget_stopped}
         report = reports.build_report(result, run_info)
+        # a manifest drafted by `ttsbatch script` carries its LLM cost beside it
+        script_meta = load_script_meta(s.manifest)
+        if script_meta is not None:
+            report["script"] = script_meta
+            report["totals"]["script_cost_usd"] = round(script_meta["cost_usd"], 9)
+            report["totals"]["total_cost_usd"] = round(
+                report["totals"]["cost_usd"] + script_meta["cost_usd"], 9
+            )
         reports.write_reports(report, s.out_dir)
         write_extra_reports(report, s.out_dir, s.report_formats)
         return report

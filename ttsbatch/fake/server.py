@@ -30,6 +30,8 @@ ENDPOINT_MODULES = (
     "ttsbatch.fake.voices",
     "ttsbatch.fake.files",
     "ttsbatch.fake.control",
+    "ttsbatch.fake.chat",
+    "ttsbatch.fake.messages",
 )
 
 MAX_BODY = 16 * 1024 * 1024
