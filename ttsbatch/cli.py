@@ -41,6 +41,23 @@ def parse_cast(value: str | None) -> dict[str, str]:
     return cast
 
 
+def apply_preset_hints(ctx: click.Context, opts: dict) -> None:
+    """A delivery preset brings its format, rate, channels and bitrate (ACX: 44.1 kHz mono
+    192k MP3) unless the user set them on the command line or in the config file."""
+    from ttsbatch.mastering import PRESETS
+
+    preset = PRESETS[opts["master"]]
+    hints = {"out_format": preset.format, "sample_rate": preset.sample_rate, "channels": preset.channels}
+    if preset.bitrate_kbps:
+        hints["bitrate"] = f"{preset.bitrate_kbps}k"
+    for name, value in hints.items():
+        if value is None:
+            continue
+        source = ctx.get_parameter_source(name)
+        if source in (click.core.ParameterSource.DEFAULT, None):
+            opts[name] = str(value) if name == "channels" else value
+
+
 def parse_shard(value: str | None) -> tuple[int, int] | None:
     """``2/4`` → (2, 4): the second of four shards."""
     if not value:
@@ -217,6 +234,24 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     help="Which outcomes exit non-zero: failed lines, failed lines or QA verdicts, or never (stops always do).",
 )
 @click.option(
+    "--master",
+    default="none",
+    show_default=True,
+    type=click.Choice(["none", "podcast", "podcast-mono", "spotify", "broadcast", "acx", "game"]),
+    help="Loudness preset per output file (two-pass, true-peak limited, QA'd after encoding); also sets "
+    "format, rate, channels and bitrate unless given.",
+)
+@click.option(
+    "--gap",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0, 60),
+    help="Seconds between lines joined into a group (a line's pause_after overrides).",
+)
+@click.option("--title", help="ID3 title for group files (default: the group name).")
+@click.option("--artist", help="ID3 artist for group files.")
+@click.option("--album", help="ID3 album for group files.")
+@click.option(
     "--max-chars",
     default=3000,
     show_default=True,
@@ -236,6 +271,7 @@ def run(manifest: Path, out_dir: Path | None, **opts) -> None:
     """Render every line of MANIFEST (.jsonl or .csv) into audio files plus a report."""
     from ttsbatch import runner
 
+    apply_preset_hints(click.get_current_context(), opts)
     cast = parse_cast(opts.pop("cast"))
     only = tuple(p.strip() for p in (opts.pop("only") or "").split(",") if p.strip())
     shard = parse_shard(opts.pop("shard"))
@@ -277,6 +313,9 @@ def run(manifest: Path, out_dir: Path | None, **opts) -> None:
         shard=shard,
         verbose=opts["verbose"],
         max_chars=opts["max_chars"],
+        master=opts["master"],
+        gap_s=opts["gap"],
+        tags={k: opts[k] for k in ("title", "artist", "album") if opts.get(k)},
     )
     # Validate everything before a key is even looked at: bad input costs nothing.
     try:

@@ -54,6 +54,8 @@ class ItemResult:
     error: dict | None = None
     #: billed replies whose audio was unusable and had to be asked for again
     wasted_characters: int = 0
+    #: loudness, peaks, silence and the verdict against the --master preset
+    qa: dict | None = None
 
 
 @dataclass
@@ -66,6 +68,7 @@ class RunResult:
     budget_stopped: str | None = None
     slowdowns: int = 0
     extra: dict = field(default_factory=dict)
+    groups: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -117,6 +120,61 @@ def render_file(job: Job, parts: list[Fetched]) -> tuple[FileInfo, str]:
     encoded = audio.encode(converted, job.out.format, bitrate_kbps=job.out.bitrate_kbps)
     audio.write_atomic(job.path, encoded)
     return audio.measure_file(job.path), hashlib.sha256(encoded).hexdigest()
+
+
+def _assembly_input(job: Job, got_or_path):
+    """What the assembler reads: a kept file by path (streamed in blocks), or decoded PCM
+    for headerless ``pcm`` sources."""
+    if isinstance(got_or_path, Fetched):
+        decoded = decode_part(job, got_or_path)
+        return (decoded.samples, decoded.sample_rate)
+    if job.api_format == "pcm":
+        data = np.frombuffer(got_or_path.read_bytes(), dtype="<i2").astype(np.float32) / 32768.0
+        return (data.reshape(-1, job.api_channels), job.api_sample_rate)
+    return got_or_path
+
+
+def _layout(jobs: list[Job], line_gaps: list[float]) -> tuple[float, list[float], float]:
+    """Head pause, the gap after every part but the last, tail pause: pause markers cut off
+    part edges become gaps, and ``line_gaps[i]`` follows line ``i``."""
+    parts = [(j, p) for j in jobs for p in j.parts]
+    head = parts[0][1].head_pause_s
+    gaps, line = [], 0
+    for n, (job, part) in enumerate(parts[:-1]):
+        nxt_job, nxt = parts[n + 1]
+        gap = part.tail_pause_s + nxt.head_pause_s
+        if nxt_job is not job:
+            gap += line_gaps[line]
+            line += 1
+        gaps.append(gap)
+    return head, gaps, parts[-1][1].tail_pause_s
+
+
+def master_file(job: Job, fetched: list[Fetched]) -> tuple[FileInfo, str, dict]:
+    """One line as a mastered file: two-pass loudness to the preset, true-peak limit,
+    encode once, decode again to check duration and QA. Runs in a worker thread."""
+    from ttsbatch.assemble import assemble_to_file
+    from ttsbatch.mastering import PRESETS
+
+    preset = PRESETS[job.master]
+    head, gaps, tail = _layout([job], [])
+    done = assemble_to_file(
+        job.path,
+        [_assembly_input(job, got) for got in fetched],
+        gaps_s=gaps,
+        head_s=head + preset.head_s,
+        tail_s=tail + preset.tail_s,
+        rate=job.out.sample_rate,
+        channels=job.out.channels,
+        preset=preset,
+        fmt=job.out.format,
+        bitrate_kbps=job.out.bitrate_kbps,
+        check_qa=True,
+    )
+    from ttsbatch.ledger import sha256_file
+
+    info = FileInfo(done.duration_s, done.rate, done.channels, done.frames)
+    return info, sha256_file(job.path), done.qa or {}
 
 
 class Pipeline:
@@ -222,14 +280,24 @@ class Pipeline:
 
     async def _process(self, item: ItemResult) -> None:
         job = item.job
-        if not self.force and await self._intact_output(item):
+        if job.writes_file and not self.force and await self._intact_output(item):
             return
         # a long line's parts go out side by side (the limiter still paces every request)
         fetched = await asyncio.gather(*(self._obtain(item, part) for part in job.parts))
         if any(got is None for got in fetched):
             return  # failed or stopped: the item says why; parts that arrived are kept
+        if not job.writes_file:
+            # its audio goes into the group's file, assembled once every member is here
+            heard = sum((got.audio_length_ms or 0) / 1000 for got in fetched)
+            pauses = sum(p.head_pause_s + p.tail_pause_s for p in job.parts)
+            item.cost_usd = catalog.speech_cost_usd(item.characters + item.wasted_characters, job.model)
+            self._finish(item, OK if item.characters else CACHED, round(heard + pauses, 3), None, None)
+            return
         try:
-            info, digest = await asyncio.to_thread(render_file, job, fetched)
+            if job.master != "none":
+                info, digest, item.qa = await asyncio.to_thread(master_file, job, fetched)
+            else:
+                info, digest = await asyncio.to_thread(render_file, job, fetched)
         except errors.BadAudioError as exc:  # a kept source went bad on disk: drop it
             for got in fetched:
                 self.ledger.forget_source(got.part.source_key)
@@ -394,3 +462,134 @@ class Pipeline:
                 if self.stop.is_set():
                     item.status = FAILED
                     return None
+
+    # ------------------------------------------------------------- groups --
+
+    async def assemble_groups(
+        self, groups: list, items: list[ItemResult], tags: dict | None = None
+    ) -> list[dict]:
+        """Join each group whose lines are all here into one mastered file; a group with a
+        missing line is reported and not written (never a silently short chapter)."""
+        results = []
+        by_index = dict(enumerate(items))
+        for group in groups:
+            if self.interrupted:
+                results.append(
+                    {
+                        "group": group.name,
+                        "file": None,
+                        "status": SKIPPED,
+                        "error": {"kind": "skipped", "message": "interrupted"},
+                    }
+                )
+                continue
+            members = [by_index[i] for i in group.members]
+            entry = {
+                "group": group.name,
+                "file": None,
+                "lines": [m.job.id for m in members],
+                "status": FAILED,
+            }
+            missing = [m.job.id for m in members if m.status not in (OK, CACHED)]
+            if missing:
+                entry["error"] = {
+                    "kind": "group",
+                    "message": f"not written: line(s) {', '.join(missing)} not rendered",
+                }
+                results.append(entry)
+                continue
+            out = self.ledger.output(group.relpath)
+            intact = not self.force and out is not None and out.output_key == group.output_key
+            if intact and await asyncio.to_thread(file_matches, group.path, out.sha256):
+                entry.update(status=CACHED, file=group.relpath, duration_s=out.duration_s)
+                results.append(entry)
+                continue
+            try:
+                done, digest = await asyncio.to_thread(
+                    self._assemble_group, group, [m.job for m in members], tags or {}
+                )
+            except (audio.AudioError, errors.MiniMaxError, OSError) as exc:
+                entry["error"] = {"kind": "group", "message": str(exc)}
+                results.append(entry)
+                continue
+            self.ledger.record_output(
+                Output(
+                    group.relpath,
+                    group.output_key,
+                    group.output_key,
+                    digest,
+                    done.duration_s,
+                    done.rate,
+                    done.channels,
+                )
+            )
+            entry.update(
+                status=OK,
+                file=group.relpath,
+                duration_s=round(done.duration_s, 3),
+                expected_duration_s=round(done.expected_duration_s, 3),
+                qa=done.qa,
+            )
+            results.append(entry)
+        return results
+
+    def _assemble_group(self, group, jobs: list[Job], tags: dict):
+        from ttsbatch.assemble import assemble_to_file, part_duration_s
+        from ttsbatch.ledger import sha256_file
+        from ttsbatch.mastering import PRESETS
+
+        preset = PRESETS[group.master]
+        inputs = []
+        for job in jobs:
+            for part in job.parts:
+                src = self.ledger.source(part.source_key)
+                if src is None:
+                    raise audio.AudioError(f"kept audio for line {job.id} is missing; run again")
+                inputs.append(_assembly_input(job, src.path))
+        head, gaps, tail = _layout(jobs, list(group.gaps_s))
+        id3 = None
+        if group.out.format == "mp3":
+            durations = [part_duration_s(i) for i in inputs]
+            id3 = {
+                "title": tags.get("title") or group.name,
+                "artist": tags.get("artist"),
+                "album": tags.get("album"),
+                "chapters": chapter_marks(jobs, head + preset.head_s, durations, gaps, tail + preset.tail_s),
+            }
+        done = assemble_to_file(
+            group.path,
+            inputs,
+            gaps_s=gaps,
+            head_s=head + preset.head_s,
+            tail_s=tail + preset.tail_s,
+            rate=group.out.sample_rate,
+            channels=group.out.channels,
+            preset=preset,
+            fmt=group.out.format,
+            bitrate_kbps=group.out.bitrate_kbps,
+            check_qa=True,
+            tags=id3,
+        )
+        return done, sha256_file(group.path)
+
+
+def chapter_marks(
+    jobs: list[Job], head_s: float, durations: list[float], gaps: list[float], tail_s: float
+) -> list:
+    """ID3 chapters: one per line, or one per run of lines sharing a ``chapter`` field."""
+    starts, t, n = [], head_s, 0
+    for job in jobs:
+        starts.append((job.line.chapter or job.id, t))
+        for _ in job.parts:
+            t += durations[n] + (gaps[n] if n < len(gaps) else 0.0)
+            n += 1
+    total = t + tail_s
+    by_field = any(j.line.chapter for j in jobs)
+    marks: list[list] = []
+    for title, start in starts:
+        if by_field and marks and marks[-1][0] == title:
+            continue
+        marks.append([title, start, total])
+    for a, b in zip(marks, marks[1:]):  # noqa: B905 - pairs of neighbours
+        a[2] = b[1]
+    return [tuple(m) for m in marks][:255]

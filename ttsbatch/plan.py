@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -63,6 +64,21 @@ class Part:
 
 
 @dataclass(frozen=True)
+class GroupJob:
+    """Lines joined, in manifest order, into one file ``DIR/<group>.<ext>`` (a chapter, an
+    episode), with ``gaps_s[i]`` seconds after member ``i``."""
+
+    name: str
+    relpath: str
+    path: Path
+    members: tuple[int, ...]  # indexes into the plan's jobs
+    gaps_s: tuple[float, ...]
+    out: OutputSpec
+    master: str
+    output_key: str
+
+
+@dataclass(frozen=True)
 class Job:
     line: Line
     model: str
@@ -73,6 +89,9 @@ class Job:
     api_sample_rate: int
     api_channels: int
     output_key: str
+    #: a line of a group writes no file of its own: its audio goes into the group's file
+    group: str | None = None
+    master: str = "none"
 
     @property
     def id(self) -> str:
@@ -89,6 +108,10 @@ class Job:
     @property
     def speed(self) -> float:
         return self.parts[0].body["voice_setting"].get("speed", catalog.SPEED_DEFAULT)
+
+    @property
+    def writes_file(self) -> bool:
+        return self.group is None
 
     @property
     def source_key(self) -> str:
@@ -128,14 +151,28 @@ def source_key(body: dict) -> str:
     return _digest({"v": KEY_VERSION, "request": payload})
 
 
-def output_key(parts: list[Part], out: OutputSpec) -> str:
+def output_key(
+    parts: list[Part], out: OutputSpec, master: str = "none", gaps: list[float] | None = None
+) -> str:
     """The sources, how they are joined, and every post-processing choice that changes the
     written bytes."""
-    post = {"format": out.format, "sample_rate": out.sample_rate, "channels": out.channels}
+    post = {"format": out.format, "sample_rate": out.sample_rate, "channels": out.channels, "master": master}
+    if gaps is not None:
+        post["gaps"] = gaps
     if out.format == "mp3":
         post["bitrate_kbps"] = out.bitrate_kbps
     sources = [[p.source_key, p.head_pause_s, p.tail_pause_s] for p in parts]
     return _digest({"v": KEY_VERSION, "sources": sources, "post": post})
+
+
+_GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}$")
+
+
+def _group_name_problem(name: str) -> str | None:
+    """A group names a file in DIR: the same safety rules as ids, spaces allowed."""
+    if not _GROUP_NAME.match(name) or name.rstrip() != name or ".." in name:
+        return f"expected a file-safe name (letters, digits, space . _ -; at most 128), got {name!r}"
+    return None
 
 
 def _escapes(out_dir: Path, relpath: str) -> bool:
@@ -216,17 +253,32 @@ def plan_jobs(
     manifest_name: str = "manifest",
     dictionary: list[Entry] | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
-) -> list[Job]:
+    master: str = "none",
+    gap_s: float = 0.5,
+) -> tuple[list[Job], list[GroupJob]]:
     """Speech is mono, so MiniMax is asked for one channel and stereo is made locally (half
     the transfer, same sound)."""
     jobs = []
     claimed: dict[str, Line] = {}
     clashes = []
+    groups: dict[str, list[int]] = {}
     for line in lines:
-        relpath, fmt = output_relpath(line, out.format)
+        if line.group is not None:
+            problem = _group_name_problem(line.group)
+            if line.output:
+                problem = "a grouped line is written into its group's file; remove output or group"
+            if problem:
+                clashes.append(Problem(manifest_name, line.line_no, "group", problem))
+                continue
+            groups.setdefault(line.group, []).append(len(jobs))
+            relpath, fmt = f"{line.group}.{out.format}", out.format
+        else:
+            relpath, fmt = output_relpath(line, out.format)
         # ids and outputs are each unique, but "intro" and output "intro.mp3" meet here
         folded = unicodedata.normalize("NFC", relpath).casefold()
-        if folded in claimed:
+        if line.group is not None and claimed.get(folded) is not None and claimed[folded].group == line.group:
+            pass  # the group's own file, claimed by its first line
+        elif folded in claimed:
             first = claimed[folded]
             clashes.append(
                 Problem(
@@ -257,9 +309,24 @@ def plan_jobs(
                 parts=tuple(parts),
                 api_sample_rate=rate,
                 api_channels=1,
-                output_key=output_key(parts, spec),
+                output_key=output_key(parts, spec, master),
+                group=line.group,
+                master=master,
             )
         )
     if clashes:
         raise ManifestError(clashes)
-    return jobs
+    group_jobs = []
+    for name, members in groups.items():
+        gaps = [
+            jobs[i].line.pause_after if jobs[i].line.pause_after is not None else gap_s for i in members[:-1]
+        ]
+        relpath = f"{name}.{out.format}"
+        all_parts = [p for i in members for p in jobs[i].parts]
+        key = output_key(
+            all_parts, out, master, [round(g, 4) for g in gaps] + [len(jobs[i].parts) for i in members]
+        )
+        group_jobs.append(
+            GroupJob(name, relpath, out_dir / relpath, tuple(members), tuple(gaps), out, master, key)
+        )
+    return jobs, group_jobs

@@ -49,6 +49,8 @@ def item_dict(item: ItemResult) -> dict:
         "trace_id": item.trace_id,
         "error": item.error,
         "meta": job.line.meta or {},
+        "group": job.group,
+        "qa": item.qa,
     }
 
 
@@ -70,6 +72,10 @@ def build_report(result: RunResult, run_info: dict) -> dict:
         "estimated_cost_usd": round(sum(i["estimated_cost_usd"] for i in items), 6),
         "cost_usd": round(sum(i.cost_usd for i in result.items), 6),
         "duration_s": round(sum(i["duration_s"] or 0.0 for i in items), 3),
+        "qa_failed": sum(1 for i in items if (i.get("qa") or {}).get("verdict") == "FAIL")
+        + sum(1 for g in result.groups if (g.get("qa") or {}).get("verdict") == "FAIL"),
+        "groups": len(result.groups),
+        "groups_failed": sum(1 for g in result.groups if g["status"] == FAILED),
         "api_calls": result.api_calls,
         "rate_slowdowns": result.slowdowns,
         "wall_s": round(result.wall_s, 3),
@@ -90,6 +96,7 @@ def build_report(result: RunResult, run_info: dict) -> dict:
         "ttsbatch": __version__,
         "run": {**run_info, "stopped": stopped},
         "items": items,
+        "groups": result.groups,
         "totals": totals,
     }
 
@@ -125,6 +132,23 @@ def summary_text(report: dict) -> str:
         f"audio {t['duration_s']:.1f} s · {t['characters']} billed characters · ${t['cost_usd']:.4f} · "
         f"{t['api_calls']} API calls · {t['wall_s']:.1f} s",
     ]
+    for group in report.get("groups") or []:
+        qa = group.get("qa") or {}
+        verdict = (
+            f" · QA {qa['verdict']}"
+            + (f" ({'; '.join(qa.get('reasons') or [])})" if qa.get("reasons") else "")
+            if qa
+            else ""
+        )
+        if group["status"] in (OK, CACHED):
+            lines.append(
+                f"group {group['group']}: {group['file']} · {group.get('duration_s', 0):.1f} s · {group['status']}{verdict}"
+            )
+        else:
+            lines.append(f"group {group['group']}: {group['error']['message']}")
+    qa_failed = [i for i in report["items"] if (i.get("qa") or {}).get("verdict") == "FAIL"]
+    for item in qa_failed[:MAX_FAILURES_SHOWN]:
+        lines.append(f"  QA FAIL {item['id']}: {'; '.join(item['qa'].get('reasons') or [])}")
     if "script_cost_usd" in t:
         script = report.get("script") or {}
         tokens = sum(

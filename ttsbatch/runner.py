@@ -16,11 +16,11 @@ from ttsbatch.budget import Budget
 from ttsbatch.estimate import estimate
 from ttsbatch.ledger import Ledger
 from ttsbatch.limiter import RateLimiter
-from ttsbatch.manifest import ManifestError, read_manifest
+from ttsbatch.manifest import ManifestError, Problem, read_manifest
 from ttsbatch.minimax.client import MiniMaxClient
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.pipeline import Pipeline
-from ttsbatch.plan import ApiAudio, Job, OutputSpec, plan_jobs
+from ttsbatch.plan import ApiAudio, GroupJob, Job, OutputSpec, plan_jobs
 from ttsbatch.report_formats import write_extra_reports
 from ttsbatch.retry import RetryPolicy
 from ttsbatch.script import load_script_meta
@@ -56,9 +56,21 @@ class RunSettings:
     shard: tuple[int, int] | None = None
     verbose: bool = False
     max_chars: int = 3000
+    master: str = "none"
+    gap_s: float = 0.5
+    tags: dict = field(default_factory=dict)
 
 
-def plan(settings: RunSettings) -> list[Job]:
+@dataclass
+class Plan:
+    jobs: list[Job]
+    groups: list[GroupJob]
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+
+def plan(settings: RunSettings) -> Plan:
     """Read and validate the whole manifest, then decide every request and file. Raises
     ManifestError with every problem; sends nothing."""
     problems = []
@@ -81,7 +93,7 @@ def plan(settings: RunSettings) -> list[Job]:
         raise ManifestError(problems)
     if settings.only:
         lines = [li for li in lines if any(fnmatch.fnmatchcase(li.id, pattern) for pattern in settings.only)]
-    jobs = plan_jobs(
+    jobs, groups = plan_jobs(
         lines,
         out_dir=settings.out_dir,
         model=settings.model,
@@ -90,20 +102,32 @@ def plan(settings: RunSettings) -> list[Job]:
         manifest_name=settings.manifest.name,
         dictionary=dictionary,
         max_chars=settings.max_chars,
+        master=settings.master,
+        gap_s=settings.gap_s,
     )
     if settings.shard:
         # by source key, so lines with the same sound land in the same shard and are paid once
         k, n = settings.shard
         jobs = [job for job in jobs if int(job.source_key, 16) % n == k - 1]
-    return jobs
+        if groups:
+            raise ManifestError(
+                [
+                    Problem(
+                        settings.manifest.name,
+                        0,
+                        "group",
+                        "--shard cannot split groups; shard by chapter with --only",
+                    )
+                ]
+            )
+    return Plan(jobs, groups)
 
 
 class Session:
-    def __init__(
-        self, settings: RunSettings, jobs: list[Job], api: ApiConfig, *, offline: bool = False
-    ) -> None:
+    def __init__(self, settings: RunSettings, plan: Plan, api: ApiConfig, *, offline: bool = False) -> None:
         self.settings = settings
-        self.jobs = jobs
+        self.jobs = plan.jobs
+        self.groups = plan.groups
         self.api = api
         self.offline = offline
         self.pipeline: Pipeline | None = None
@@ -146,6 +170,7 @@ class Session:
                         self.pipeline.interrupt()
                     # workers beyond the in-flight cap keep audio work from idling the request slots
                     result = await self.pipeline.run(self.jobs, workers=s.concurrency * 2)
+                    result.groups = await self.pipeline.assemble_groups(self.groups, result.items, s.tags)
             report = self._report(result)
             ledger.finish_run(self.pipeline.run_id, json.dumps(report, ensure_ascii=False))
         finally:
@@ -181,11 +206,13 @@ class Session:
         return report
 
 
-def dry_run(settings: RunSettings, jobs: list[Job]) -> dict:
+def dry_run(settings: RunSettings, plan: Plan) -> dict:
     """Validate, apply the cache, write ``DIR/estimate.json``; send nothing."""
     ledger = Ledger.open_existing(settings.out_dir)
     try:
-        est = estimate(jobs, ledger, rpm=settings.rpm, concurrency=settings.concurrency, force=settings.force)
+        est = estimate(
+            plan.jobs, ledger, rpm=settings.rpm, concurrency=settings.concurrency, force=settings.force
+        )
     finally:
         if ledger is not None:
             ledger.close()
@@ -211,7 +238,7 @@ def exit_code(report: dict, fail_on: str = "failed") -> int:
         return 3
     if fail_on == "never":
         return 0
-    if report["totals"]["failed"]:
+    if report["totals"]["failed"] or report["totals"].get("groups_failed"):
         return 1
     if fail_on == "qa" and report["totals"].get("qa_failed"):
         return 1

@@ -1,0 +1,811 @@
+"""Master a whole file to a delivery preset, and check it the way the specs check it.
+
+Why: distribution specs (``shared/users.md``) fix loudness and peaks per FILE, so loudness
+is measured over the whole file, one gain is applied, and only peaks are limited (two-pass;
+normalising chunks separately makes loudness jump). Everything works on a stream of blocks
+so a two-hour chapter is measured and mastered without ever holding it in memory:
+
+* ``Analyzer`` measures blocks in one pass: BS.1770-4 loudness (K-weighting with filter
+  state, 400 ms gated blocks built from 100 ms sub-blocks, so it streams), RMS, 10 ms window
+  levels (silence, noise floor), and the peak of every 2.5 ms hop, 4x oversampled with soxr
+  for true peak. Our own meter, not pyloudnorm: pyloudnorm needs the whole array in float64,
+  and one meter for mastering and QA means they cannot disagree (tests hold it to pyloudnorm
+  within 0.1 LU).
+* ``plan_master`` turns that into one gain plus a look-ahead limiter gain curve at hop
+  resolution, and predicts the loudness after limiting from the per-hop energies, so the
+  gain is corrected for what the limiter takes off before any audio is written.
+* ``codec_shift`` encodes a few mastered excerpts to MP3 and decodes them: the encode moves
+  loudness (-0.27 dB on a sine at 192 kb/s, -0.45 at 128) and peaks, and distributors
+  measure the file they receive, so the plan is corrected for it once.
+* ``Applier`` applies the plan block by block (pass two) and mixes in the room-tone bed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+# ------------------------------------------------------------------ presets ----
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A delivery target: what mastering aims at, what QA accepts, and output hints."""
+
+    name: str
+    #: ``lufs`` (BS.1770 integrated), ``rms`` (whole-file RMS dBFS, as ACX measures) or ``none``
+    measure: str = "none"
+    target_db: float | None = None
+    #: QA window for the loudness or RMS (the spec's tolerance, wider than what mastering hits)
+    accept_db: tuple[float, float] | None = None
+    #: QA ceiling: dBTP when ``true_peak``, else sample peak dBFS
+    peak_max_db: float | None = None
+    true_peak: bool = True
+    #: where the limiter holds peaks: the ceiling minus room for the lossy encode to raise them
+    limit_db: float | None = None
+    format: str | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    bitrate_kbps: int | None = None
+    #: padding the assembler adds, and the range QA accepts
+    head_s: float = 0.0
+    tail_s: float = 0.0
+    head_range_s: tuple[float, float] | None = None
+    tail_range_s: tuple[float, float] | None = None
+    #: level of the noise bed mixed under the master, so pauses are never digital silence
+    room_tone_db: float | None = None
+    noise_floor_max_db: float | None = None
+    max_duration_s: float | None = None
+    #: every clip is its own file (game assets), never joined before mastering
+    per_clip: bool = False
+
+
+# The limiter holds peaks 0.5 dB under the ceiling for MP3 output (the codec probe measures
+# how the encode moves peaks on excerpts; the margin covers peaks the excerpts miss) and
+# 0.2 dB under it for lossless output (resampling to the delivery rate can move them a little).
+# QA windows are the specs' (±1 LU, EBU R128 ±0.5 LU); mastering lands within ~0.1 of target.
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset("none"),
+        Preset("podcast", "lufs", -16.0, (-17.0, -15.0), -1.0, True, -1.5, "mp3", 44100, 2, 192),
+        Preset("podcast-mono", "lufs", -19.0, (-20.0, -18.0), -1.0, True, -1.5, "mp3", 44100, 1, 128),
+        Preset("spotify", "lufs", -14.0, (-15.0, -13.0), -1.0, True, -1.5, "mp3", 44100, 2, 192),
+        Preset("broadcast", "lufs", -23.0, (-23.5, -22.5), -1.0, True, -1.2, "wav", 48000, 2),
+        Preset(
+            "acx", "rms", -20.0, (-23.0, -18.0), -3.0, False, -3.5, "mp3", 44100, 1, 192,
+            head_s=0.75, tail_s=2.0, head_range_s=(0.5, 1.0), tail_range_s=(1.0, 5.0),
+            room_tone_db=-70.0, noise_floor_max_db=-60.0, max_duration_s=120 * 60.0,
+        ),
+        Preset("game", "lufs", -18.0, (-18.5, -17.5), -1.0, True, -1.2, "wav", 48000, 1, per_clip=True),
+    ]
+}  # fmt: skip
+
+# ---------------------------------------------------------------- constants ----
+
+#: segment divisors of one second: 100 ms BS.1770 sub-blocks, 10 ms level windows, 2.5 ms
+#: limiter hops. Each divides the next, so 40 hops make a sub-block and 4 hops a window.
+SUB_DIV, WIN_DIV, HOP_DIV = 10, 100, 400
+HOPS_PER_SUB, HOPS_PER_WIN = HOP_DIV // SUB_DIV, HOP_DIV // WIN_DIV
+OVERSAMPLE = 4
+ABSOLUTE_GATE_LUFS = -70.0
+RELATIVE_GATE_LU = -10.0
+#: a 10 ms window quieter than this (RMS dBFS) is silence for head/tail measurements
+SILENCE_DB = -50.0
+#: samples at or above this magnitude count as clipped (16-bit full scale is 0.99997)
+CLIP_LEVEL = 0.9999
+#: never boost more than this (a near-silent file should not become loud hiss)
+MAX_GAIN_DB = 40.0
+LOOKAHEAD_HOPS = 2  # 5 ms: the limiter starts pulling down this early, as a linear ramp
+RELEASE_DB_PER_S = 60.0  # then recovers at this rate (100 ms for 6 dB)
+_TINY = 1e-12
+
+
+def _db(power: float) -> float | None:
+    return 10.0 * math.log10(power) if power > 0 else None
+
+
+# ---------------------------------------------------------------- streaming ----
+
+
+class _Segments:
+    """Reduce a per-frame stream over segments ``[edge(j), edge(j+1))``, ``edge(j) = j*rate//div``.
+
+    Integer edges keep rates like 22,050 Hz exact over hours (no drift) and make every
+    divisor's segments line up with its multiples'.
+    """
+
+    def __init__(self, rate: int, div: int, op: np.ufunc) -> None:
+        self.rate, self.div, self.op = rate, div, op
+        self.pos = 0
+        self.carry = 0.0
+        self.done: list[np.ndarray] = []
+
+    def feed(self, v: np.ndarray) -> None:
+        n = len(v)
+        if not n:
+            return
+        start, end = self.pos, self.pos + n
+        j_lo = max(1, -(-start * self.div // self.rate))
+        j_hi = (end * self.div - 1) // self.rate
+        self.pos = end
+        if j_hi < j_lo:
+            self.carry = self.op(self.carry, self.op.reduce(v))
+            return
+        ks = (np.arange(j_lo, j_hi + 1, dtype=np.int64) * self.rate) // self.div - start
+        head = self.op.reduce(v[: ks[0]]) if ks[0] > 0 else 0.0
+        pieces = self.op.reduceat(v, ks)
+        self.done.append(np.concatenate(([self.op(self.carry, head)], pieces[:-1])).astype(np.float32))
+        self.carry = pieces[-1]
+
+    def finish(self) -> tuple[np.ndarray, float, int]:
+        """Complete segments, the partial last one, and its length in frames."""
+        full = np.concatenate(self.done) if self.done else np.zeros(0)
+        last_edge = (len(full) * self.rate) // self.div
+        return full, float(self.carry), self.pos - last_edge
+
+
+def _k_weighting(rate: int) -> np.ndarray:
+    """BS.1770 pre-filter (high shelf + RLB high-pass) for any rate, as libebur128 derives it."""
+    k = math.tan(math.pi * 1681.974450955533 / rate)
+    q = 0.7071752369554196
+    vh = 10 ** (3.999843853973347 / 20)
+    vb = vh**0.4996667741545416
+    a0 = 1 + k / q + k * k
+    shelf = [(vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0]
+    shelf += [1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
+    k = math.tan(math.pi * 38.13547087602444 / rate)
+    q = 0.5003270373238773
+    a0 = 1 + k / q + k * k
+    highpass = [1.0, -2.0, 1.0, 1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
+    return np.array([shelf, highpass])
+
+
+@dataclass
+class Analysis:
+    """What one pass over a file measured; every QA number and the mastering plan come from it."""
+
+    rate: int
+    channels: int
+    frames: int
+    # Per 2.5 ms hop (the last may be partial). Energies at hop resolution, not per 100 ms
+    # sub-block, so the loudness after limiting can be predicted where the energy really is
+    # (a peaky voice has it at the very peaks the limiter pulls down).
+    hop_k: np.ndarray  # K-weighted energy (channel-weighted sum), float32
+    hop_e: np.ndarray  # plain energy summed over channels, float32
+    hop_peak: np.ndarray  # true peak if ``true_peak`` else sample peak
+    win_peak: np.ndarray  # sample peak of each 10 ms window
+    true_peak: bool
+    clipped: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.rate
+
+    @property
+    def win_ms(self) -> np.ndarray:
+        """Mean square of each 10 ms window (4 hops; the last may be partial)."""
+        n_win = -(-len(self.hop_e) // HOPS_PER_WIN)
+        padded = np.zeros(n_win * HOPS_PER_WIN)
+        padded[: len(self.hop_e)] = self.hop_e
+        edges = np.minimum((np.arange(n_win + 1, dtype=np.int64) * self.rate) // WIN_DIV, self.frames)
+        return padded.reshape(n_win, HOPS_PER_WIN).sum(axis=1) / np.maximum(1, np.diff(edges) * self.channels)
+
+    def integrated_lufs(self) -> float | None:
+        return _gated_lufs(self.hop_k, self.frames, self.rate)
+
+    def rms_dbfs(self) -> float | None:
+        return _db(float(self.hop_e.sum(dtype=np.float64)) / max(1, self.frames * self.channels))
+
+    def sample_peak_db(self) -> float | None:
+        return _db(float(self.win_peak.max(initial=0.0)) ** 2)
+
+    def true_peak_dbtp(self) -> float | None:
+        if not self.true_peak:
+            raise ValueError("measured without true peak")
+        return _db(float(self.hop_peak.max(initial=0.0)) ** 2)
+
+    def noise_floor_db(self) -> float | None:
+        """Mean power of the quietest 10 % of 50 ms windows, leaving out windows of exact digital
+        silence (those are reported apart, as ``digital_silence_s``: ACX rejects them)."""
+        win_ms = self.win_ms
+        n = min(len(win_ms), len(self.win_peak)) // 5 * 5
+        power = win_ms[:n].reshape(-1, 5).mean(axis=1)
+        alive = self.win_peak[:n].reshape(-1, 5).max(axis=1) > 0
+        power = np.sort(power[alive])
+        if not len(power):
+            return None
+        return _db(float(power[: max(1, len(power) // 10)].mean()))
+
+    def digital_silence_s(self) -> float:
+        return float(np.count_nonzero(self.win_peak == 0)) / WIN_DIV
+
+    def leading_silence_s(self, threshold_db: float = SILENCE_DB) -> float:
+        """Start of the first 10 ms window louder than ``threshold_db`` RMS dBFS."""
+        loud = np.flatnonzero(self.win_ms > 10 ** (threshold_db / 10))
+        return self.duration_s if not len(loud) else min(self.duration_s, int(loud[0]) / WIN_DIV)
+
+    def trailing_silence_s(self, threshold_db: float = SILENCE_DB) -> float:
+        loud = np.flatnonzero(self.win_ms > 10 ** (threshold_db / 10))
+        return self.duration_s if not len(loud) else max(0.0, self.duration_s - (int(loud[-1]) + 1) / WIN_DIV)
+
+
+def _gated_lufs(hop_k: np.ndarray, frames: int, rate: int) -> float | None:
+    """BS.1770-4 integrated loudness; None for silence (every block under the absolute gate).
+
+    A clip shorter than one 400 ms block is measured as one block of its own length rather
+    than refused (game barks and one-word prompts need a level too).
+    """
+    n_sub = frames * SUB_DIV // rate  # complete 100 ms sub-blocks: exactly 40 complete hops each
+    k_sub = hop_k[: n_sub * HOPS_PER_SUB].reshape(n_sub, HOPS_PER_SUB).sum(axis=1, dtype=np.float64)
+    k_total = float(hop_k.sum(dtype=np.float64))
+    if len(k_sub) < 4:
+        z = np.array([k_total / frames]) if frames else np.zeros(0)
+    else:
+        sums = k_sub[:-3] + k_sub[1:-2] + k_sub[2:-1] + k_sub[3:]
+        sizes = (np.arange(4, len(k_sub) + 1) * rate) // SUB_DIV - (np.arange(len(sums)) * rate) // SUB_DIV
+        z = sums / sizes
+    with np.errstate(divide="ignore"):
+        level = -0.691 + 10 * np.log10(z)
+    z = z[level > ABSOLUTE_GATE_LUFS]
+    if not len(z):
+        return None
+    gate = -0.691 + 10 * math.log10(z.mean()) + RELATIVE_GATE_LU
+    z = z[-0.691 + 10 * np.log10(z) > gate]
+    return -0.691 + 10 * math.log10(z.mean())
+
+
+class Analyzer:
+    """One pass over a stream of float32 ``(frames, channels)`` blocks of any size."""
+
+    def __init__(self, rate: int, channels: int, *, true_peak: bool = True) -> None:
+        from scipy import signal
+
+        self.rate, self.channels, self.true_peak = rate, channels, true_peak
+        self._sosfilt = signal.sosfilt
+        self._sos = _k_weighting(rate)
+        self._zi = np.zeros((2, 2, channels))
+        self._weights = np.array([1.41 if i in (3, 4) else 1.0 for i in range(channels)])  # BS.1770 G_i
+        self._k = _Segments(rate, HOP_DIV, np.add)
+        self._e = _Segments(rate, HOP_DIV, np.add)
+        self._win_peak = _Segments(rate, WIN_DIV, np.maximum)
+        if true_peak:
+            import soxr
+
+            self._os = soxr.ResampleStream(rate, OVERSAMPLE * rate, channels, dtype="float32", quality="HQ")
+            self._hop = _Segments(OVERSAMPLE * rate, HOP_DIV, np.maximum)
+        else:
+            self._hop = _Segments(rate, HOP_DIV, np.maximum)
+        self.frames = 0
+        self.clipped = 0
+
+    def feed(self, block: np.ndarray) -> None:
+        x = np.asarray(block, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.channels:
+            raise ValueError(f"expected (frames, {self.channels}) samples, got shape {x.shape}")
+        if not len(x):
+            return
+        xd = x.astype(np.float64)
+        y, self._zi = self._sosfilt(self._sos, xd, axis=0, zi=self._zi)
+        self._k.feed(np.square(y) @ self._weights)
+        self._e.feed(np.square(xd).sum(axis=1))
+        peak = np.abs(x).max(axis=1)
+        self._win_peak.feed(peak)
+        if self.true_peak:
+            self._hop.feed(np.abs(self._os.resample_chunk(x)).max(axis=1))
+        else:
+            self._hop.feed(peak)
+        self.clipped += int(np.count_nonzero(np.abs(x) >= CLIP_LEVEL))
+        self.frames += len(x)
+
+    def finish(self) -> Analysis:
+        if self.true_peak:
+            self._hop.feed(
+                np.abs(self._os.resample_chunk(np.zeros((0, self.channels), np.float32), last=True)).max(
+                    axis=1, initial=0.0
+                )
+            )
+        n_hops = hop_count(self.frames, self.rate)
+        hop_k, hop_e, hop = (_fit(_whole(seg), n_hops) for seg in (self._k, self._e, self._hop))
+        return Analysis(
+            self.rate, self.channels, self.frames, hop_k, hop_e, hop, _whole(self._win_peak),
+            self.true_peak, self.clipped,
+        )  # fmt: skip
+
+
+def _whole(segments: _Segments) -> np.ndarray:
+    """Every segment of a finished stream, the partial last one included, as float32."""
+    full, rest, rest_len = segments.finish()
+    return (np.append(full, rest) if rest_len else full).astype(np.float32)
+
+
+def _fit(values: np.ndarray, n: int) -> np.ndarray:
+    """Trim or pad (with the last value) to n: 4x hop edges can differ from 1x ones by a hop."""
+    if len(values) >= n:
+        return values[:n]
+    return np.concatenate((values, np.full(n - len(values), values[-1] if len(values) else 0, values.dtype)))
+
+
+def hop_count(frames: int, rate: int) -> int:
+    return -(-frames * HOP_DIV // rate)
+
+
+#: frames per block when whole arrays are measured or mastered: bounds the float64 and 4x
+#: oversampled temporaries to a few MB whatever the clip's length
+BLOCK_FRAMES = 1 << 16
+
+
+def analyze(samples: np.ndarray, rate: int, *, true_peak: bool = True) -> Analysis:
+    analyzer = Analyzer(rate, samples.shape[1], true_peak=true_peak)
+    for i in range(0, len(samples), BLOCK_FRAMES):
+        analyzer.feed(samples[i : i + BLOCK_FRAMES])
+    return analyzer.finish()
+
+
+# ------------------------------------------------------ one-call measurements ----
+
+
+def integrated_lufs(samples: np.ndarray, rate: int) -> float | None:
+    """BS.1770-4 integrated loudness of ``(frames, channels)`` float samples; None on silence."""
+    return analyze(samples, rate, true_peak=False).integrated_lufs()
+
+
+def true_peak_dbtp(samples: np.ndarray, rate: int) -> float | None:
+    """Peak after 4x oversampling (soxr: within 0.03 dB of libebur128); None on silence."""
+    return analyze(samples, rate).true_peak_dbtp()
+
+
+def sample_peak_db(samples: np.ndarray) -> float | None:
+    return _db(float(np.abs(samples).max(initial=0.0)) ** 2)
+
+
+def rms_dbfs(samples: np.ndarray) -> float | None:
+    """RMS over every sample of every channel, as ACX measures it (a full-scale sine is -3 dB)."""
+    return _db(float(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else None
+
+
+def noise_floor_db(samples: np.ndarray, rate: int) -> float | None:
+    return analyze(samples, rate, true_peak=False).noise_floor_db()
+
+
+def leading_silence_s(samples: np.ndarray, rate: int, threshold_db: float = SILENCE_DB) -> float:
+    """Time before the first 10 ms window whose RMS exceeds ``threshold_db`` dBFS."""
+    return analyze(samples, rate, true_peak=False).leading_silence_s(threshold_db)
+
+
+def trailing_silence_s(samples: np.ndarray, rate: int, threshold_db: float = SILENCE_DB) -> float:
+    return analyze(samples, rate, true_peak=False).trailing_silence_s(threshold_db)
+
+
+def clipped_samples(samples: np.ndarray) -> int:
+    return int(np.count_nonzero(np.abs(samples) >= CLIP_LEVEL))
+
+
+# ----------------------------------------------------------------- room tone ----
+
+
+class RoomTone:
+    """Seeded pink-ish noise (1/f above 40 Hz) at an RMS level, served as an endless loop.
+
+    ACX rejects digital silence in pauses ("dead air"); a bed 50 dB under the voice is
+    inaudible but is not silence. The loop is built in the frequency domain, so it is
+    periodic by construction (no seam) and costs nothing per hour of audio.
+    """
+
+    LOOP_S = 7.31
+
+    def __init__(self, rate: int, channels: int = 1, level_db: float = -70.0, seed: int = 0) -> None:
+        n = int(self.LOOP_S * rate)
+        rng = np.random.default_rng(seed)
+        freqs = np.fft.rfftfreq(n, 1.0 / rate)
+        shape = np.where(freqs >= 40.0, 1.0 / np.sqrt(np.maximum(freqs, 1.0)), 0.0)[:, None]
+        spectrum = (
+            rng.standard_normal((len(freqs), channels)) + 1j * rng.standard_normal((len(freqs), channels))
+        ) * shape
+        loop = np.fft.irfft(spectrum, n, axis=0)
+        loop *= 10 ** (level_db / 20) / np.sqrt(np.mean(np.square(loop), axis=0))
+        self.loop = loop.astype(np.float32)
+        self.pos = 0
+
+    def take(self, frames: int) -> np.ndarray:
+        n = len(self.loop)
+        idx = (self.pos + np.arange(frames)) % n
+        self.pos = (self.pos + frames) % n
+        return self.loop[idx]
+
+
+def room_tone(
+    frames: int, rate: int, channels: int = 1, level_db: float = -70.0, seed: int = 0
+) -> np.ndarray:
+    return RoomTone(rate, channels, level_db, seed).take(frames)
+
+
+# ------------------------------------------------------------------ mastering ----
+
+
+@dataclass
+class MasterPlan:
+    """One gain for the whole file plus the limiter's gain at every hop boundary."""
+
+    rate: int
+    frames: int
+    gain_db: float
+    limiter: np.ndarray | None  # linear gain at hop boundaries 0..hops (None: nothing to limit)
+    room_tone_db: float | None
+    measured_db: float | None  # loudness (LUFS) or RMS (dBFS) before, per the preset
+    predicted_db: float | None  # the same after gain and limiting, as predicted
+    max_reduction_db: float
+
+
+def plan_master(
+    analysis: Analysis, preset: Preset, *, codec_shift_db: tuple[float, float] = (0.0, 0.0)
+) -> MasterPlan:
+    """The gain that lands the loudness on target AFTER limiting, found by predicting what the
+    limiter takes off (iterate: gain, limiter curve, predicted loudness, correct the gain).
+
+    ``codec_shift_db`` is what the lossy encode does to (loudness, peak), from ``codec_shift``:
+    the plan aims that much higher in loudness and lower in peak, so the DECODED file lands.
+    """
+    an = analysis
+    loud_shift, peak_shift = codec_shift_db
+    if preset.measure == "none":
+        return MasterPlan(an.rate, an.frames, 0.0, None, preset.room_tone_db, None, None, 0.0)
+    if preset.true_peak and not an.true_peak:
+        raise ValueError(f"preset {preset.name} limits true peak: analyze with true_peak=True")
+    measured = an.integrated_lufs() if preset.measure == "lufs" else an.rms_dbfs()
+    target = preset.target_db - loud_shift
+    ceiling = preset.limit_db - max(0.0, peak_shift)
+    gain = 0.0 if measured is None else float(np.clip(target - measured, -MAX_GAIN_DB, MAX_GAIN_DB))
+    peaks = an.hop_peak
+    if len(peaks) > 2:  # a peak near a hop edge may belong to the hop beside it (4x alignment)
+        peaks = np.maximum(peaks, np.maximum(np.roll(peaks, 1), np.roll(peaks, -1)))
+    with np.errstate(divide="ignore"):
+        level = (20 * np.log10(peaks)).astype(np.float32)
+    best = None  # (miss, gain, curve, predicted): a signal whose loud peaks keep the limiter
+    for _ in range(12):  # working can saturate short of target; then keep the closest plan
+        curve = _limiter_db(level + gain, ceiling)
+        predicted = _predict(an, preset, gain, curve)
+        miss = abs(target - predicted) if predicted is not None and measured is not None else 0.0
+        if best is None or miss < best[0]:
+            best = (miss, gain, curve, predicted)
+        if miss < 0.005:
+            break
+        gain = float(np.clip(gain + target - predicted, -MAX_GAIN_DB, MAX_GAIN_DB))
+    _, gain, curve, predicted = best
+    reduction = float(-curve.min()) if len(curve) else 0.0
+    limiter = None if reduction <= 0 else (10 ** (curve / 20)).astype(np.float32)
+    return MasterPlan(an.rate, an.frames, gain, limiter, preset.room_tone_db, measured, predicted, reduction)
+
+
+def _limiter_db(level_db: np.ndarray, ceiling_db: float) -> np.ndarray:
+    """Gain (dB, <= 0) at each hop boundary that keeps every hop's peak under the ceiling.
+
+    A boundary takes the stricter of its two hops; a forward minimum over the look-ahead
+    makes the gain fall before a peak; a cumulative minimum with a ramp gives a release of
+    RELEASE_DB_PER_S; a backward moving average over the look-ahead turns the fall into a
+    ramp. Each step only lowers or averages values that are all under the requirement, so
+    the gain, linearly interpolated between boundaries, never lets a hop exceed the ceiling.
+    """
+    need = np.minimum(np.float32(0), np.float32(ceiling_db) - level_db, dtype=np.float32)
+    if not len(need) or need.min() >= 0:
+        return np.zeros(len(need) + 1, np.float32)
+    bound = np.concatenate((need[:1], np.minimum(need[:-1], need[1:]), need[-1:]))
+    del need
+    a = LOOKAHEAD_HOPS
+    ahead = bound.copy()  # forward minimum over the look-ahead (a is tiny: shifted slices)
+    for shift in range(1, a + 1):
+        np.minimum(ahead[:-shift], bound[shift:], out=ahead[:-shift])
+    del bound
+    released = np.empty_like(ahead)  # release: cumulative minimum against a ramp, in chunks
+    slope, carry = RELEASE_DB_PER_S / HOP_DIV, 0.0  # so the ramp stays small enough for float32
+    for k0 in range(0, len(ahead), 1 << 16):
+        chunk = ahead[k0 : k0 + (1 << 16)].astype(np.float64)
+        ramp = slope * np.arange(1, len(chunk) + 1)
+        chunk = np.minimum(np.minimum.accumulate(chunk - ramp) + ramp, carry + ramp)
+        released[k0 : k0 + len(chunk)] = chunk
+        carry = float(chunk[-1])
+    del ahead
+    out = released.copy()  # backward moving average over the look-ahead: the fall as a ramp
+    for shift in range(1, a + 1):
+        out[shift:] += released[:-shift]
+        out[:shift] += released[0]
+    return out / np.float32(a + 1)
+
+
+def _predict(an: Analysis, preset: Preset, gain_db: float, curve: np.ndarray) -> float | None:
+    """Loudness (or RMS) after gain and limiter: each hop's energy times the mean square of
+    the gain across it (linear between boundaries: (g0² + g0·g1 + g1²) / 3)."""
+    g = 10 ** (curve / 20)
+    hop_g2 = (g[:-1] ** 2 + g[:-1] * g[1:] + g[1:] ** 2) * (10 ** (gain_db / 10) / 3)
+    if preset.measure == "lufs":
+        return _gated_lufs(an.hop_k * hop_g2, an.frames, an.rate)
+    return _db(float(np.dot(an.hop_e, hop_g2)) / max(1, an.frames * an.channels))
+
+
+class Applier:
+    """Pass two: apply a plan to the same stream, block by block, in order."""
+
+    def __init__(self, plan: MasterPlan, channels: int, *, seed: int = 0, start: int = 0) -> None:
+        self.plan = plan
+        self.gain = 10 ** (plan.gain_db / 20)
+        self.pos = start
+        self.bed = (
+            RoomTone(plan.rate, channels, plan.room_tone_db, seed) if plan.room_tone_db is not None else None
+        )
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        n = len(block)
+        plan = self.plan
+        if plan.limiter is not None:
+            k0 = self.pos * HOP_DIV // plan.rate
+            k1 = min(len(plan.limiter) - 1, -(-(self.pos + n) * HOP_DIV // plan.rate))
+            edges = np.minimum((np.arange(k0, k1 + 1, dtype=np.int64) * plan.rate) // HOP_DIV, plan.frames)
+            t = np.arange(self.pos, self.pos + n)
+            gains = (np.interp(t, edges, plan.limiter[k0 : k1 + 1]) * self.gain).astype(np.float32)
+            out = block * gains[:, None]
+        else:
+            out = block * np.float32(self.gain)
+        if self.bed is not None:
+            out += self.bed.take(n)
+        self.pos += n
+        return np.clip(out, -1.0, 1.0).astype(np.float32, copy=False)
+
+
+def master(
+    samples: np.ndarray, rate: int, preset: Preset, *, seed: int = 0, encode_as: tuple[str, int] | None = None
+) -> np.ndarray:
+    """Two-pass mastering of a clip held in memory (``assemble.assemble_to_file`` streams the
+    same passes for files that should not be). When the output will be MP3 (``encode_as``
+    ``(format, kbps)``, default the preset's), excerpts are encoded once to measure what the
+    codec does and the plan is corrected for it."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if preset.measure == "none" and preset.room_tone_db is None:
+        return samples.copy()
+    analysis = analyze(samples, rate, true_peak=preset.true_peak)
+    plan = plan_master(analysis, preset)
+    fmt, kbps = encode_as or (preset.format, preset.bitrate_kbps or 192)
+    if fmt == "mp3" and preset.measure != "none":
+        excerpts = [(a, samples[a:b]) for a, b in excerpt_ranges(len(samples), rate)]
+        shift = codec_shift(plan, excerpts, preset, fmt, kbps)
+        plan = plan_master(analysis, preset, codec_shift_db=shift)
+    return _apply(plan, samples, seed=seed)
+
+
+def _apply(plan: MasterPlan, samples: np.ndarray, *, seed: int = 0, start: int = 0) -> np.ndarray:
+    applier = Applier(plan, samples.shape[1], seed=seed, start=start)
+    out = np.empty_like(samples)
+    for i in range(0, len(samples), BLOCK_FRAMES):
+        out[i : i + BLOCK_FRAMES] = applier.process(samples[i : i + BLOCK_FRAMES])
+    return out
+
+
+#: codec probe: clips up to this long are probed whole, longer ones by evenly spaced excerpts
+PROBE_WHOLE_S, PROBE_EXCERPTS, PROBE_EXCERPT_S = 20.0, 8, 2.5
+
+
+def excerpt_ranges(frames: int, rate: int) -> list[tuple[int, int]]:
+    """Frame ranges to probe the codec with: the whole clip, or 8 x 2.5 s spread over it."""
+    if frames <= PROBE_WHOLE_S * rate:
+        return [(0, frames)]
+    size = int(PROBE_EXCERPT_S * rate)
+    step = (frames - size) / (PROBE_EXCERPTS - 1)
+    return [(round(i * step), round(i * step) + size) for i in range(PROBE_EXCERPTS)]
+
+
+def codec_shift(
+    plan: MasterPlan, excerpts: list[tuple[int, np.ndarray]], preset: Preset, fmt: str, kbps: int
+) -> tuple[float, float]:
+    """(loudness, peak) change in dB that encoding causes, measured on mastered excerpts.
+
+    Why: MP3 quantisation takes energy out (measured: -0.27 dB on a sine at 192 kb/s, -0.45
+    at 128, more on noise) and can raise peaks, and distributors measure the file they get.
+    """
+    import io
+
+    import soundfile as sf
+
+    from ttsbatch import audio
+
+    if plan.rate not in audio.MP3_SAMPLE_RATES and fmt == "mp3":
+        return 0.0, 0.0
+    before, after = [], []
+    for start, clip in excerpts:
+        mastered = _apply(plan, clip, start=start)
+        data = audio.encode(audio.Audio(mastered, plan.rate), fmt, bitrate_kbps=kbps)
+        decoded, _ = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        before.append(mastered)
+        after.append(decoded)
+    a = analyze(np.concatenate(before), plan.rate, true_peak=preset.true_peak)
+    b = analyze(np.concatenate(after), plan.rate, true_peak=preset.true_peak)
+    loud_a, loud_b = (
+        (a.integrated_lufs(), b.integrated_lufs())
+        if preset.measure == "lufs"
+        else (a.rms_dbfs(), b.rms_dbfs())
+    )
+    peak_a, peak_b = (
+        (a.true_peak_dbtp(), b.true_peak_dbtp())
+        if preset.true_peak
+        else (a.sample_peak_db(), b.sample_peak_db())
+    )
+    loud = loud_b - loud_a if loud_a is not None and loud_b is not None else 0.0
+    peak = peak_b - peak_a if peak_a is not None and peak_b is not None else 0.0
+    return loud, peak
+
+
+# ------------------------------------------------------------------------ QA ----
+
+
+def mp3_bitrates(source: bytes | str | Path | BinaryIO) -> Counter:
+    """``{kbps: frames}`` from the MP3 frame headers (the Xing/Info frame left out): one key
+    means constant bitrate, the way a distributor's checker sees it."""
+    if isinstance(source, bytes):
+        import io
+
+        return _walk_frames(io.BytesIO(source))
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as fh:
+            return _walk_frames(fh)
+    return _walk_frames(source)
+
+
+_BITRATES = {
+    1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def _walk_frames(fh: BinaryIO) -> Counter:
+    counts: Counter = Counter()
+    head = fh.read(10)
+    if head[:3] == b"ID3":
+        size = sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+        fh.seek(10 + size + (10 if head[5] & 0x10 else 0))
+    else:
+        fh.seek(0)
+    first = True
+    while len(hdr := fh.read(4)) == 4:
+        b1, b2 = hdr[1], hdr[2]
+        version = (b1 >> 3) & 3
+        if hdr[0] != 0xFF or (b1 & 0xE0) != 0xE0 or version == 1 or ((b1 >> 1) & 3) != 1:
+            break  # not a layer III frame header: the audio has ended (ID3v1 tag or junk)
+        kbps = _BITRATES[1 if version == 3 else 2][b2 >> 4] if (b2 >> 4) < 15 else 0
+        rate_index = (b2 >> 2) & 3
+        if not kbps or rate_index == 3:
+            break
+        rate = _RATES[version][rate_index]
+        length = (144000 if version == 3 else 72000) * kbps // rate + ((b2 >> 1) & 1)
+        body = fh.read(length - 4)
+        if first and (b"Xing" in body[:40] or b"Info" in body[:40]):
+            first = False
+            continue
+        first = False
+        counts[kbps] += 1
+        if len(body) < length - 4:
+            break
+    return counts
+
+
+def qa(
+    samples: np.ndarray,
+    rate: int,
+    preset: Preset,
+    *,
+    expected_head_s: float | None = None,
+    expected_tail_s: float | None = None,
+) -> dict:
+    """Every measurement, and ``verdict`` PASS or FAIL with the reasons. Run it on DECODED
+    output: a lossy encode raises peaks, and ACX measures the file it receives."""
+    analysis = analyze(np.asarray(samples, dtype=np.float32), rate, true_peak=True)
+    return qa_report(analysis, preset, expected_head_s=expected_head_s, expected_tail_s=expected_tail_s)
+
+
+def qa_file(
+    path: str | Path,
+    preset: Preset,
+    *,
+    expected_head_s: float | None = None,
+    expected_tail_s: float | None = None,
+    block_frames: int = 1 << 16,
+) -> dict:
+    """``qa`` of a written file, decoded block by block (any length), plus its MP3 bitrates."""
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as f:
+        analyzer = Analyzer(f.samplerate, f.channels, true_peak=True)
+        for block in read_blocks(f, block_frames):
+            analyzer.feed(block)
+        is_mp3 = f.format == "MP3"
+    bitrates = mp3_bitrates(path) if is_mp3 else None
+    return qa_report(
+        analyzer.finish(), preset, expected_head_s=expected_head_s, expected_tail_s=expected_tail_s,
+        mp3_kbps=bitrates,
+    )  # fmt: skip
+
+
+def read_blocks(f, block_frames: int = 1 << 16) -> Iterator[np.ndarray]:
+    """Float32 blocks of an open ``soundfile.SoundFile``, as many frames as really decode.
+
+    Not ``SoundFile.blocks``: it sizes its blocks from the header's frame count, so a file
+    that decodes short (a truncated VBR MP3 still claims its full length) comes out padded
+    to the claimed length with uninitialised memory instead of ending early.
+    """
+    while len(block := f.read(block_frames, dtype="float32", always_2d=True)):
+        yield block
+
+
+def _r(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def qa_report(
+    an: Analysis,
+    preset: Preset,
+    *,
+    expected_head_s: float | None = None,
+    expected_tail_s: float | None = None,
+    mp3_kbps: Counter | None = None,
+) -> dict:
+    head, tail = an.leading_silence_s(), an.trailing_silence_s()
+    report = {
+        "preset": preset.name,
+        "duration_s": round(an.duration_s, 3),
+        "sample_rate": an.rate,
+        "channels": an.channels,
+        "integrated_lufs": _r(an.integrated_lufs()),
+        "rms_dbfs": _r(an.rms_dbfs()),
+        "true_peak_dbtp": _r(an.true_peak_dbtp()),
+        "sample_peak_db": _r(an.sample_peak_db()),
+        "noise_floor_db": _r(an.noise_floor_db()),
+        "digital_silence_s": round(an.digital_silence_s(), 3),
+        "leading_silence_s": round(head, 3),
+        "trailing_silence_s": round(tail, 3),
+        "clipped_samples": an.clipped,
+    }
+    if mp3_kbps is not None:
+        report["mp3_kbps"] = dict(sorted(mp3_kbps.items()))
+    reasons: list[str] = []
+    p = preset
+    if p.measure != "none":
+        name, unit = ("integrated_lufs", "LUFS") if p.measure == "lufs" else ("rms_dbfs", "dBFS RMS")
+        value = report[name]
+        lo, hi = p.accept_db
+        if value is None or not lo <= value <= hi:
+            reasons.append(f"loudness {value} {unit}, {p.name} wants {lo} to {hi}")
+        peak, kind = (report["true_peak_dbtp"], "dBTP") if p.true_peak else (report["sample_peak_db"], "dBFS")
+        if peak is not None and peak > p.peak_max_db:
+            reasons.append(f"peak {peak} {kind}, {p.name} allows {p.peak_max_db}")
+    if an.clipped and p.measure != "none":
+        reasons.append(f"{an.clipped} clipped samples")
+    if p.sample_rate and an.rate != p.sample_rate:
+        reasons.append(f"sample rate {an.rate} Hz, {p.name} wants {p.sample_rate}")
+    if p.channels and an.channels != p.channels:
+        reasons.append(f"{an.channels} channels, {p.name} wants {p.channels}")
+    cbr = mp3_kbps is None or (len(mp3_kbps) == 1 and min(mp3_kbps) >= (p.bitrate_kbps or 0))
+    if not cbr:
+        reasons.append(f"MP3 bitrates {sorted(mp3_kbps)} kb/s, {p.name} wants {p.bitrate_kbps} constant")
+    for label, got, rng, expected in (
+        ("head", head, p.head_range_s, expected_head_s),
+        ("tail", tail, p.tail_range_s, expected_tail_s),
+    ):
+        if rng and not rng[0] <= got <= rng[1]:
+            reasons.append(f"{label} room tone {got:.2f} s, {p.name} wants {rng[0]} to {rng[1]}")
+        if expected is not None and got < expected - 0.05:
+            reasons.append(f"{label} silence {got:.2f} s, shorter than the {expected} s padded")
+    if p.noise_floor_max_db is not None:
+        floor = report["noise_floor_db"]
+        if floor is None or floor > p.noise_floor_max_db:
+            reasons.append(f"noise floor {floor} dB, {p.name} allows {p.noise_floor_max_db}")
+    if p.room_tone_db is not None and report["digital_silence_s"] > 0:
+        reasons.append(f"{report['digital_silence_s']} s of digital silence (dead air)")
+    if p.max_duration_s and an.duration_s > p.max_duration_s:
+        reasons.append(f"{an.duration_s / 60:.1f} min long, {p.name} allows {p.max_duration_s / 60:.0f}")
+    report["verdict"] = "FAIL" if reasons else "PASS"
+    report["reasons"] = reasons
+    return report
