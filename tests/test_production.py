@@ -137,3 +137,35 @@ def test_single_clips_are_mastered_per_file_and_qa_is_reported(run_cli, tmp_path
         assert item["qa"]["verdict"] == "PASS", item["qa"]
         data, rate = sf.read(str(result.out_dir / item["file"]), always_2d=True)
         assert analyze(data.astype("float32"), rate).integrated_lufs() == pytest.approx(-18, abs=0.5)
+
+
+def test_podcast_scripts_renders_and_joins_one_episode(server, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from ttsbatch.cli import main
+
+    env = {"MINIMAX_API_KEY": API_KEY, "MINIMAX_API_BASE": server.base_url, "MINIMAX_API_HOST": None}
+    out = tmp_path / "ep"
+    args = ["podcast", "--prompt", "Urban beekeeping", "--out", str(out), "--rpm", "60000", "--lines", "6"]
+    result = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    (group,) = report["groups"]
+    assert group["file"] == "episode.mp3" and group["qa"]["verdict"] == "PASS"
+    data, rate = sf.read(str(out / "episode.mp3"), always_2d=True)
+    assert analyze(data.astype("float32"), rate).integrated_lufs() == pytest.approx(-16, abs=0.5)
+    totals = report["totals"]
+    assert totals["characters"] > 0 and totals["cost_usd"] > 0 and totals["script_cost_usd"] > 0
+    assert report["script"]["usage"]["output_tokens"] > 0
+    chat_calls = [e for e in server.log if e["path"] == "/v1/chat/completions"]
+    assert len(chat_calls) == 1
+    # edit the script by hand, run again: no LLM call, only the edited line is rendered
+    rows = [json.loads(x) for x in (out / "episode.jsonl").read_text().splitlines()]
+    rows[2]["text"] = "An edited line, read again."
+    (out / "episode.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    server.reset_log()
+    again = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    assert [e["path"] for e in server.log] == ["/v1/t2a_v2"]

@@ -248,6 +248,9 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     type=click.FloatRange(0, 60),
     help="Seconds between lines joined into a group (a line's pause_after overrides).",
 )
+@click.option(
+    "--join", help="Join every line into one file DIR/NAME.<format> (lines' groups become chapter marks)."
+)
 @click.option("--title", help="ID3 title for group files (default: the group name).")
 @click.option("--artist", help="ID3 artist for group files.")
 @click.option("--album", help="ID3 album for group files.")
@@ -315,6 +318,7 @@ def run(manifest: Path, out_dir: Path | None, **opts) -> None:
         max_chars=opts["max_chars"],
         master=opts["master"],
         gap_s=opts["gap"],
+        join=opts["join"],
         tags={k: opts[k] for k in ("title", "artist", "album") if opts.get(k)},
     )
     # Validate everything before a key is even looked at: bad input costs nothing.
@@ -390,6 +394,76 @@ def report_command(out_dirs: tuple[Path, ...], as_json: bool, merge_to: Path | N
     if merge_to is not None:
         write_atomic(merge_to, (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode())
     click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else runner.summary(report))
+
+
+@main.command(name="podcast")
+@click.option("--prompt", required=True, help="What the episode is about.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Episode folder.",
+)
+@click.option("--speakers", help="Speaker=VOICE pairs, 1 to 4 [default: Host and Guest].")
+@click.option("--lines", "line_count", type=click.IntRange(1, 500), help="About how many lines to write.")
+@click.option("--api", "api_name", default="chat", show_default=True, type=click.Choice(["chat", "messages"]))
+@click.option(
+    "--master",
+    default="podcast",
+    show_default=True,
+    type=click.Choice(["podcast", "podcast-mono", "spotify"]),
+)
+@click.option("--rpm", default=60.0, show_default=True, type=click.FloatRange(min=0.1))
+@click.option("--api-base", help="API host [env MINIMAX_API_BASE].")
+@click.option("--region", type=click.Choice(list(catalog.REGION_HOSTS)))
+@click.option("--offline", is_flag=True, help="Script and render against the bundled fake server.")
+@click.pass_context
+def podcast_command(
+    ctx: click.Context,
+    prompt,
+    out_dir: Path,
+    speakers,
+    line_count,
+    api_name,
+    master,
+    rpm,
+    api_base,
+    region,
+    offline,
+):
+    """Script, render and join an episode in one go: DIR/episode.jsonl (kept for editing),
+    DIR/episode.mp3 at podcast loudness, a chapter mark per segment. Run it again after editing the manifest: only
+    changed lines are rendered, and the LLM is not asked again."""
+    from ttsbatch.cli_script import script_command
+
+    manifest = out_dir / "episode.jsonl"
+    if manifest.exists():
+        click.echo(
+            f"{manifest} exists: rendering it as it is (no LLM call); delete it to write a new script",
+            err=True,
+        )
+    else:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            ctx.invoke(
+                script_command, prompt=prompt, kind="podcast", speakers=speakers, out=manifest, api=api_name,
+                line_count=line_count, api_base=api_base, region=region, offline=offline,
+            )  # fmt: skip
+        except SystemExit as exc:
+            if exc.code:
+                raise
+    ctx.invoke(
+        run,
+        manifest=manifest,
+        out_dir=out_dir,
+        join="episode",
+        master=master,
+        rpm=rpm,
+        api_base=api_base,
+        region=region,
+        offline=offline,
+    )
 
 
 @main.command(name="voices")

@@ -6,6 +6,7 @@ cost estimate and the real run agree by construction.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -255,6 +256,7 @@ def plan_jobs(
     max_chars: int = DEFAULT_MAX_CHARS,
     master: str = "none",
     gap_s: float = 0.5,
+    join: str | None = None,
 ) -> tuple[list[Job], list[GroupJob]]:
     """Speech is mono, so MiniMax is asked for one channel and stereo is made locally (half
     the transfer, same sound)."""
@@ -262,6 +264,11 @@ def plan_jobs(
     claimed: dict[str, Line] = {}
     clashes = []
     groups: dict[str, list[int]] = {}
+    if join is not None:
+        # one file for everything; the lines' own groups (intro, main, ...) become chapter marks
+        lines = [
+            dataclasses.replace(li, group=join, chapter=li.chapter or li.group, output=None) for li in lines
+        ]
     for line in lines:
         if line.group is not None:
             problem = _group_name_problem(line.group)

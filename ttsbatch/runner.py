@@ -58,6 +58,7 @@ class RunSettings:
     max_chars: int = 3000
     master: str = "none"
     gap_s: float = 0.5
+    join: str | None = None
     tags: dict = field(default_factory=dict)
 
 
@@ -104,6 +105,7 @@ def plan(settings: RunSettings) -> Plan:
         max_chars=settings.max_chars,
         master=settings.master,
         gap_s=settings.gap_s,
+        join=settings.join,
     )
     if settings.shard:
         # by source key, so lines with the same sound land in the same shard and are paid once
