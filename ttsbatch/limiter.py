@@ -2,9 +2,16 @@
 
 MiniMax answers 1002 to bursts well below the per-minute count, so requests are spread
 evenly (one every 60/rpm seconds, no bucket of saved-up tokens) and the number in flight is
-capped separately. When the service signals a rate problem the whole pool halves its rate
-and pauses, then creeps back up (additive increase, multiplicative decrease), the same
-scheme TCP uses so that many clients sharing one account settle instead of oscillating.
+capped separately. When the service signals a rate problem the pool halves its pace and
+holds new starts briefly, then creeps back up (additive increase, multiplicative decrease,
+as TCP does, so clients sharing one account settle instead of oscillating).
+
+Each waiter reserves the next start time and sleeps until it, so thousands of requests per
+minute cost one wake-up each. Two things keep recovery fast (measured in
+bench/throughput.py at twice the server's rate): when the pace changes by more than a fifth,
+every reservation is voided and re-made at the new pace (a recovered pool does not keep
+waiting out starts booked while it was slow), and the pace never drops below a quarter of
+the asked rate (a full 60 s window is waited out by the hold, not by ever-slower pacing).
 """
 
 from __future__ import annotations
@@ -17,6 +24,10 @@ from collections.abc import AsyncIterator, Callable
 #: pace a little under the stated limit: a sliding-window limiter counts arrivals, and loop
 #: scheduling jitter can put two paced requests closer than planned
 SAFETY = 0.97
+#: the slowest pace after repeated rate errors, as a share of the asked rate
+FLOOR_SHARE = 0.25
+#: a waiter re-checks the pace at least this often (a speed-up or a hold takes effect quickly)
+RECHECK_S = 0.25
 
 
 class RateLimiter:
@@ -25,8 +36,7 @@ class RateLimiter:
         rpm: float,
         concurrency: int,
         *,
-        min_rpm: float = 1.0,
-        recovery_per_success: float = 0.02,
+        recovery_per_success: float = 0.05,
         pause_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -34,34 +44,43 @@ class RateLimiter:
             raise ValueError("rpm and concurrency must be positive")
         self.max_rpm = rpm * SAFETY
         self.rpm = self.max_rpm
-        self.min_rpm = min(min_rpm, self.max_rpm)
+        self.min_rpm = self.max_rpm * FLOOR_SHARE
         self.recovery = recovery_per_success
         self.pause_s = pause_s
         self._clock = clock
         self._next_start = 0.0
-        self._sem = asyncio.Semaphore(concurrency)
-        self._lock = asyncio.Lock()
-        self._epoch = 0
+        self._last_fired = float("-inf")
+        self._hold_until = 0.0
         self._last_slowdown = float("-inf")
+        self._epoch = 0
+        self._planned_rpm = self.rpm
+        self._lock = asyncio.Lock()
+        self._sem = asyncio.Semaphore(concurrency)
         self.slowdowns = 0
 
     @property
     def interval(self) -> float:
         return 60.0 / self.rpm
 
+    def _replan(self) -> None:
+        """Void every reservation: waiters re-book from the last real start at today's pace."""
+        self._epoch += 1
+        self._planned_rpm = self.rpm
+        self._next_start = max(self._hold_until, self._last_fired + self.interval)
+
     async def _wait_turn(self) -> None:
-        """Reserve the next start time and sleep until it. A slow-down during the sleep voids
-        every reservation made before it (``_epoch``), so no waiter fires on a stale plan."""
         while True:
             async with self._lock:
                 now = self._clock()
-                start = max(now, self._next_start)
+                start = max(now, self._next_start, self._hold_until)
                 self._next_start = start + self.interval
                 epoch = self._epoch
-            if start > now:
-                await asyncio.sleep(start - now)
-            if epoch == self._epoch:
-                return
+            while epoch == self._epoch:
+                now = self._clock()
+                if now >= start:
+                    self._last_fired = now
+                    return
+                await asyncio.sleep(min(start - now, RECHECK_S))
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -72,18 +91,18 @@ class RateLimiter:
 
     def on_success(self) -> None:
         self.rpm = min(self.max_rpm, self.rpm + self.max_rpm * self.recovery)
+        if self.rpm > self._planned_rpm * 1.2:
+            self._replan()
 
     def on_rate_limited(self, retry_after: float | None = None) -> None:
-        """Halve the pace and hold every new start for ``retry_after`` (when a gateway gave
-        one) or a short pause, so the account's window can drain."""
+        """Halve the pace (once per pause: replies to requests already in flight report the
+        same overload) and hold every new start for ``retry_after`` when a gateway gave one,
+        else a few intervals at the new pace (between half a second and ``pause_s``)."""
         now = self._clock()
-        # replies to requests already in flight report the same overload: halve once per pause
         if now - self._last_slowdown >= self.pause_s:
             self.slowdowns += 1
             self.rpm = max(self.min_rpm, self.rpm / 2)
             self._last_slowdown = now
-        self._epoch += 1
-        # without Retry-After: a few intervals at the new pace, between half a second and pause_s
         hold = retry_after if retry_after is not None else min(self.pause_s, max(0.5, 5 * self.interval))
-        # earlier reservations are void (epoch bump): the schedule restarts after the hold
-        self._next_start = now + hold
+        self._hold_until = max(self._hold_until, now + hold)
+        self._replan()
