@@ -106,12 +106,20 @@ class CliRun:
     stderr: str
 
 
-def run_cli(manifest: Path, out_dir: Path, base_url: str, args: list[str], *, timeout_s: float) -> CliRun:
+def run_cli(
+    manifest: Path,
+    out_dir: Path,
+    base_url: str,
+    args: list[str],
+    *,
+    timeout_s: float,
+    python_args: tuple[str, ...] = (),
+) -> CliRun:
     """``ttsbatch run`` in a subprocess, the way a user runs it. CPU time is the child's
     user + system time (resource.getrusage of waited-for children, before and after)."""
     env = dict(os.environ, MINIMAX_API_KEY=API_KEY, MINIMAX_API_BASE=base_url)
     env.pop("MINIMAX_API_HOST", None)
-    cmd = [PYTHON, "-m", "ttsbatch.cli", "run", str(manifest), "--out", str(out_dir), *args]
+    cmd = [PYTHON, *python_args, "-m", "ttsbatch.cli", "run", str(manifest), "--out", str(out_dir), *args]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     try:
@@ -140,7 +148,13 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
     def fmt(row: list[str]) -> str:
-        return "| " + " | ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))) + " |"
+        return (
+            "| "
+            + " | ".join(
+                c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+            + " |"
+        )
 
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([fmt(cells[0]), sep, *(fmt(r) for r in cells[1:])])
