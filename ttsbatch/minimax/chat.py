@@ -44,6 +44,7 @@ import httpx
 from ttsbatch import catalog
 from ttsbatch.minimax import errors
 from ttsbatch.minimax.config import ApiConfig
+from ttsbatch.minimax.transport import read_capped, transport_errors
 from ttsbatch.retry import RetryPolicy
 
 APIS = {"chat": catalog.CHAT_PATH, "messages": catalog.MESSAGES_PATH}
@@ -409,7 +410,7 @@ class ChatClient:
 
     async def _once(self, body: dict) -> ChatReply:
         self.requests += 1
-        try:
+        with transport_errors(self.timeout):
             async with self._http.stream("POST", self.path, json=body, headers=self._headers()) as response:
                 if response.status_code != 200:
                     content = await response.aread()
@@ -421,22 +422,9 @@ class ChatClient:
                         return await self._read_messages_stream(response, trace)
                     return await self._read_chat_stream(response, trace)
                 # not a stream (also: an error answered as plain JSON to a stream request)
-                chunks, size = [], 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > MAX_REPLY_BYTES:
-                        raise _bad(f"reply larger than {MAX_REPLY_BYTES} bytes", trace)
-                    chunks.append(chunk)
-        except httpx.TimeoutException:
-            raise errors.RetryableError(
-                f"no reply within {self.timeout:g} s", code=errors.TRANSPORT_TIMEOUT
-            ) from None
-        except httpx.TransportError as exc:
-            raise errors.RetryableError(
-                f"connection failed: {type(exc).__name__}", code=errors.TRANSPORT_CONNECTION
-            ) from None
+                content = await read_capped(response, MAX_REPLY_BYTES, trace)
         try:
-            parsed = json.loads(b"".join(chunks))
+            parsed = json.loads(content)
         except ValueError:
             raise _bad(f"reply from {self.path} is not JSON", trace) from None
         if not isinstance(parsed, dict):

@@ -19,6 +19,7 @@ import httpx
 from ttsbatch import catalog
 from ttsbatch.minimax import errors
 from ttsbatch.minimax.config import ApiConfig
+from ttsbatch.minimax.transport import read_capped, transport_errors
 
 #: headers that carry credentials: never printed, even with --verbose
 REDACTED_HEADERS = {"authorization", "x-api-key", "proxy-authorization", "cookie"}
@@ -172,29 +173,14 @@ class MiniMaxClient:
 
     async def _post_json(self, path: str, body: dict) -> tuple[dict, str | None]:
         """POST and return the parsed body, raising the right error class for every failure."""
-        try:
+        with transport_errors(self.timeout):
             async with self._http.stream("POST", path, json=body, headers=self._auth()) as response:
                 if response.status_code != 200:
                     await response.aread()
                     raise _http_error(response)
-                chunks, size = [], 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > MAX_JSON_BYTES:
-                        raise errors.RetryableError(
-                            f"reply larger than {MAX_JSON_BYTES} bytes", code=errors.BAD_RESPONSE
-                        )
-                    chunks.append(chunk)
-        except httpx.TimeoutException:
-            raise errors.RetryableError(
-                f"no reply within {self.timeout:g} s", code=errors.TRANSPORT_TIMEOUT
-            ) from None
-        except httpx.TransportError as exc:
-            raise errors.RetryableError(
-                f"connection failed: {type(exc).__name__}", code=errors.TRANSPORT_CONNECTION
-            ) from None
+                content = await read_capped(response, MAX_JSON_BYTES, response.headers.get("trace-id"))
         try:
-            parsed = json.loads(b"".join(chunks))
+            parsed = json.loads(content)
         except ValueError:
             raise errors.RetryableError(
                 "reply is not JSON", code=errors.BAD_RESPONSE, trace_id=response.headers.get("trace-id")
