@@ -171,7 +171,8 @@ def test_property_limiter_gain_keeps_every_hop_under_the_ceiling(levels, ceiling
     curve = m._limiter_db(level, ceiling)
     assert len(curve) == len(level) + 1 and curve.max() <= 1e-9
     worst = np.maximum(curve[:-1], curve[1:])  # linear interpolation never exceeds its ends
-    assert np.all(level + worst <= ceiling + 1e-6)
+    # the curve is float32 (~2e-6 dB of rounding at these levels); 1e-4 dB is far below audibility
+    assert np.all(level + worst <= ceiling + 1e-4)
 
 
 def test_limiter_holds_true_peak_and_keeps_loudness_on_target():
