@@ -81,3 +81,24 @@ def test_max_chars_option_controls_the_part_size(run_cli, server, tmp_path):
     assert run_cli(manifest, "--max-chars", "400").exit_code == 0
     sent = [r["body"]["text"] for r in t2a_requests(server)]
     assert len(sent) >= 4 and max(map(len, sent)) <= 400
+
+
+def test_async_long_text_mode_end_to_end(run_cli, server, tmp_path):
+    text = long_text(12_000)
+    manifest = write_jsonl(tmp_path / "book.jsonl", [{"id": "chapter", "text": text, "voice": "Calm_Woman"}])
+    result = run_cli(manifest, "--long-text", "async", "--format", "wav")
+    assert result.exit_code == 0, result.stderr
+    paths = [e["path"] for e in server.log]
+    creates = [e for e in server.log if e["path"] == "/v1/t2a_async_v2"]
+    assert len(creates) == 1 and paths.count("/v1/t2a_v2") == 0
+    assert creates[0]["body"]["text"] == text.strip()
+    assert "/v1/query/t2a_async_query_v2" in paths
+    item = result.report["items"][0]
+    assert item["status"] == "ok" and item["characters"] == creates[0]["billed_characters"] > 12_000
+    data, rate = sf.read(str(result.out_dir / "chapter.wav"))
+    assert len(data) / rate == pytest.approx(item["duration_s"], abs=0.01)
+    assert len(data) / rate > 600  # 12,000 characters of speech, not a stub
+    # a re-run pays nothing: the task's audio is kept like any other
+    server.reset_log()
+    assert run_cli(manifest, "--long-text", "async", "--format", "wav").exit_code == 0
+    assert [e for e in server.log if e["path"].startswith("/v1/")] == []

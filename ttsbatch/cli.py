@@ -262,6 +262,14 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     help="Lines longer than this are split at sentence boundaries into several requests and joined.",
 )
 @click.option(
+    "--long-text",
+    default="split",
+    show_default=True,
+    type=click.Choice(["split", "async"]),
+    help="Lines over --max-chars: split into requests and join, or send each as one async long-text task "
+    "(up to 50,000 characters; created, polled, downloaded).",
+)
+@click.option(
     "--verbose", "-v", is_flag=True, help="Log every HTTP request and reply on stderr (credentials redacted)."
 )
 @click.option(
@@ -319,6 +327,7 @@ def run(manifest: Path, out_dir: Path | None, **opts) -> None:
         master=opts["master"],
         gap_s=opts["gap"],
         join=opts["join"],
+        long_text=opts["long_text"],
         tags={k: opts[k] for k in ("title", "artist", "album") if opts.get(k)},
     )
     # Validate everything before a key is even looked at: bad input costs nothing.

@@ -283,7 +283,12 @@ class Pipeline:
             item.attempts += 1
             self.api_calls += 1
             try:
-                reply = await self.client.t2a(part.body)
+                if part.mode == "async":
+                    from ttsbatch.minimax.long_text import synthesize_long
+
+                    reply = await synthesize_long(self.client, part.body)
+                else:
+                    reply = await self.client.t2a(part.body)
             except errors.MiniMaxError as exc:
                 wasted = catalog.speech_cost_usd(exc.billed_characters, job.model)
                 self.budget.settle(hold, wasted)

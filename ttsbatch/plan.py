@@ -62,6 +62,8 @@ class Part:
     #: pause markers cut off the part's edges, rendered as silence when joining
     head_pause_s: float = 0.0
     tail_pause_s: float = 0.0
+    #: "sync" = /v1/t2a_v2; "async" = a long-text task (create, poll, download)
+    mode: str = "sync"
 
 
 @dataclass(frozen=True)
@@ -230,17 +232,31 @@ def t2a_body(
 
 
 def plan_parts(
-    line: Line, model: str, api: ApiAudio, rate: int, dictionary: list[Entry] | None, max_chars: int
+    line: Line,
+    model: str,
+    api: ApiAudio,
+    rate: int,
+    dictionary: list[Entry] | None,
+    max_chars: int,
+    long_text: str = "split",
 ) -> list[Part]:
     """Split the line's text at the least audible boundaries (see ``textsplit``) and make one
-    request per part; each part gets only the pronunciation entries its own text uses."""
+    request per part; each part gets only the pronunciation entries its own text uses. With
+    ``long_text="async"`` a line longer than ``max_chars`` is one long-text task instead."""
+    text = normalise_text(line.text)
+    # beyond the task's own limit (50,000 characters) a line is split like any other
+    if long_text == "async" and max_chars < len(text) <= catalog.T2A_ASYNC_MAX_CHARS:
+        mode, chunks = "async", [text]
+    else:
+        mode, chunks = "sync", split_text(text, max_chars)
     parts = []
-    for chunk in split_text(normalise_text(line.text), max_chars):
-        head, text, tail = edge_pauses(chunk)
-        text = text.strip()
-        tones = entries_for(text, dictionary) if dictionary else None
-        body = t2a_body(line, text, model, api, rate, 1, tones)
-        parts.append(Part(body, source_key(body), catalog.billed_characters(text, model), head, tail))
+    for chunk in chunks:
+        head, chunk_text, tail = edge_pauses(chunk)
+        chunk_text = chunk_text.strip()
+        tones = entries_for(chunk_text, dictionary) if dictionary else None
+        body = t2a_body(line, chunk_text, model, api, rate, 1, tones)
+        key = source_key({**body, "long_text_task": True} if mode == "async" else body)
+        parts.append(Part(body, key, catalog.billed_characters(chunk_text, model), head, tail, mode))
     return parts
 
 
@@ -257,6 +273,7 @@ def plan_jobs(
     master: str = "none",
     gap_s: float = 0.5,
     join: str | None = None,
+    long_text: str = "split",
 ) -> tuple[list[Job], list[GroupJob]]:
     """Speech is mono, so MiniMax is asked for one channel and stereo is made locally (half
     the transfer, same sound)."""
@@ -305,7 +322,7 @@ def plan_jobs(
         spec = out if fmt == out.format else OutputSpec(fmt, out.sample_rate, out.channels, out.bitrate_kbps)
         line_model = line.model or model
         rate = api.rate_for(spec)
-        parts = plan_parts(line, line_model, api, rate, dictionary, max_chars)
+        parts = plan_parts(line, line_model, api, rate, dictionary, max_chars, long_text)
         jobs.append(
             Job(
                 line=line,

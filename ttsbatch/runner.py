@@ -59,6 +59,7 @@ class RunSettings:
     master: str = "none"
     gap_s: float = 0.5
     join: str | None = None
+    long_text: str = "split"
     tags: dict = field(default_factory=dict)
 
 
@@ -106,6 +107,7 @@ def plan(settings: RunSettings) -> Plan:
         master=settings.master,
         gap_s=settings.gap_s,
         join=settings.join,
+        long_text=settings.long_text,
     )
     if settings.shard:
         # by source key, so lines with the same sound land in the same shard and are paid once

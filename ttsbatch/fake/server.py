@@ -28,6 +28,7 @@ from ttsbatch.fake.synth import Synthesizer
 ENDPOINT_MODULES = (
     "ttsbatch.fake.t2a",
     "ttsbatch.fake.voices",
+    "ttsbatch.fake.t2a_async",
     "ttsbatch.fake.files",
     "ttsbatch.fake.control",
     "ttsbatch.fake.chat",
