@@ -149,6 +149,7 @@ def assemble_to_file(
         if probe.ranges:  # what the MP3 encode does to loudness and peaks, measured on excerpts
             shift = codec_shift(plan, probe.excerpts(), preset, fmt, bitrate_kbps)
             plan = plan_master(analysis, preset, codec_shift_db=shift)
+        del analyzer, analysis, probe  # pass 2 needs only the plan
     elif preset.room_tone_db is not None:
         plan = MasterPlan(rate, 0, 0.0, None, preset.room_tone_db, None, None, 0.0)
     applier = Applier(plan, channels, seed=seed) if plan else None
