@@ -101,6 +101,21 @@ def check_base_resp(body: dict, trace_id: str | None, retry_after: float | None 
         )
 
 
+def parse_native(content: bytes, response: httpx.Response) -> tuple[dict, str | None]:
+    """A native endpoint's HTTP-200 body: JSON object, ``base_resp`` read, trace_id kept."""
+    try:
+        parsed = json.loads(content)
+    except ValueError:
+        raise errors.RetryableError(
+            "reply is not JSON", code=errors.BAD_RESPONSE, trace_id=response.headers.get("trace-id")
+        ) from None
+    if not isinstance(parsed, dict):
+        raise errors.RetryableError("reply is not a JSON object", code=errors.BAD_RESPONSE)
+    trace = _trace_id(parsed, response)
+    check_base_resp(parsed, trace, _retry_after(response))
+    return parsed, trace
+
+
 def decode_hex(text: str, trace_id: str | None) -> bytes:
     """MiniMax sends hex (not base64), upper or lower case. Odd length or stray characters
     mean the reply was cut or garbled: paid, but worth another attempt."""
@@ -171,25 +186,33 @@ class MiniMaxClient:
     def _auth(self) -> dict:
         return {"Authorization": f"Bearer {self.config.api_key.reveal()}"}
 
-    async def _post_json(self, path: str, body: dict) -> tuple[dict, str | None]:
-        """POST and return the parsed body, raising the right error class for every failure."""
+    async def _fetch(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict | None = None,
+        params: dict | None = None,
+        limit: int = MAX_JSON_BYTES,
+    ) -> tuple[bytes, httpx.Response]:
+        """One authenticated call; non-200 answers and transport faults become error classes."""
         with transport_errors(self.timeout):
-            async with self._http.stream("POST", path, json=body, headers=self._auth()) as response:
+            async with self._http.stream(
+                method, path, json=json_body, params=params, headers=self._auth()
+            ) as response:
                 if response.status_code != 200:
                     await response.aread()
                     raise _http_error(response)
-                content = await read_capped(response, MAX_JSON_BYTES, response.headers.get("trace-id"))
-        try:
-            parsed = json.loads(content)
-        except ValueError:
-            raise errors.RetryableError(
-                "reply is not JSON", code=errors.BAD_RESPONSE, trace_id=response.headers.get("trace-id")
-            ) from None
-        if not isinstance(parsed, dict):
-            raise errors.RetryableError("reply is not a JSON object", code=errors.BAD_RESPONSE)
-        trace = _trace_id(parsed, response)
-        check_base_resp(parsed, trace, _retry_after(response))
-        return parsed, trace
+                content = await read_capped(response, limit, response.headers.get("trace-id"))
+        return content, response
+
+    async def _post_json(self, path: str, body: dict) -> tuple[dict, str | None]:
+        """POST and return the parsed body, raising the right error class for every failure."""
+        return parse_native(*await self._fetch("POST", path, json_body=body))
+
+    async def _get_json(self, path: str, params: dict) -> tuple[dict, str | None]:
+        """The same for GET endpoints (async task queries, file info)."""
+        return parse_native(*await self._fetch("GET", path, params=params))
 
     async def download(
         self, url: str, *, expected_size: int | None = None, trace_id: str | None = None

@@ -22,17 +22,7 @@ from pathlib import PurePosixPath
 
 from ttsbatch import catalog
 from ttsbatch.minimax import errors
-from ttsbatch.minimax.client import (
-    MAX_DOWNLOAD_BYTES,
-    MAX_JSON_BYTES,
-    MiniMaxClient,
-    SpeechResult,
-    _http_error,
-    _retry_after,
-    _trace_id,
-    check_base_resp,
-)
-from ttsbatch.minimax.transport import read_capped, transport_errors
+from ttsbatch.minimax.client import MAX_DOWNLOAD_BYTES, MiniMaxClient, SpeechResult, parse_native
 
 #: the documented poll limit is 10 per second; a little under it absorbs scheduling jitter
 QUERY_MIN_INTERVAL_S = 0.12
@@ -79,46 +69,15 @@ def async_body(body: dict) -> dict:
     return out
 
 
-async def _get(client: MiniMaxClient, path: str, params: dict, limit: int) -> tuple[bytes, object]:
-    """GET with the key; non-200 answers become the usual error classes."""
-    with transport_errors(client.timeout):
-        async with client._http.stream("GET", path, params=params, headers=client._auth()) as response:
-            if response.status_code != 200:
-                await response.aread()
-                raise _http_error(response)
-            content = await read_capped(response, limit, response.headers.get("trace-id"))
-    return content, response
-
-
-def _parse_json(content: bytes, response) -> tuple[dict, str | None]:
-    try:
-        parsed = json.loads(content)
-    except ValueError:
-        raise errors.RetryableError(
-            "reply is not JSON", code=errors.BAD_RESPONSE, trace_id=response.headers.get("trace-id")
-        ) from None
-    if not isinstance(parsed, dict):
-        raise errors.RetryableError("reply is not a JSON object", code=errors.BAD_RESPONSE)
-    trace = _trace_id(parsed, response)
-    check_base_resp(parsed, trace, _retry_after(response))
-    return parsed, trace
-
-
-async def _get_json(client: MiniMaxClient, path: str, params: dict) -> tuple[dict, str | None]:
-    """``_post_json`` for GET endpoints: HTTP 200 with ``base_resp`` read like every native reply."""
-    content, response = await _get(client, path, params, MAX_JSON_BYTES)
-    return _parse_json(content, response)
-
-
 async def _get_content(client: MiniMaxClient, file_id: object) -> bytes:
     """``retrieve_content``: the bytes, unless the answer is a ``base_resp`` error body."""
-    content, response = await _get(
-        client, catalog.FILES_CONTENT_PATH, {"file_id": file_id}, MAX_DOWNLOAD_BYTES
+    content, response = await client._fetch(
+        "GET", catalog.FILES_CONTENT_PATH, params={"file_id": file_id}, limit=MAX_DOWNLOAD_BYTES
     )
     ctype = response.headers.get("content-type", "")
     if "json" in ctype or content[:1] == b"{":
         # Decision: a JSON object here is an error answer (a tar never starts with "{").
-        _parse_json(content, response)
+        parse_native(content, response)
         raise errors.RetryableError(
             "retrieve_content answered JSON, not the file", code=errors.BAD_RESPONSE, trace_id=None
         )
@@ -223,7 +182,7 @@ async def _wait_for_file(
         await sleep(wait)
         wait = interval_s
         try:
-            answer, _ = await _get_json(client, catalog.T2A_ASYNC_QUERY_PATH, {"task_id": task_id})
+            answer, _ = await client._get_json(catalog.T2A_ASYNC_QUERY_PATH, {"task_id": task_id})
         except errors.RateLimitError as exc:
             # 1002 (and the other rate codes) on a query: the task is fine, just ask slower.
             wait = max(interval_s, QUERY_RATE_BACKOFF_S, exc.retry_after or 0.0)
@@ -256,7 +215,7 @@ async def _fetch_file(
     bytes fail, ``retrieve_content`` once more through the API."""
     first: errors.MiniMaxError | None = None
     try:
-        info, _ = await _get_json(client, catalog.FILES_RETRIEVE_PATH, {"file_id": file_id})
+        info, _ = await client._get_json(catalog.FILES_RETRIEVE_PATH, {"file_id": file_id})
         meta = info.get("file") if isinstance(info.get("file"), dict) else {}
         url = meta.get("download_url")
         if not url:
