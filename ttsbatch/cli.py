@@ -18,6 +18,7 @@ import click
 
 from ttsbatch import __version__, catalog
 from ttsbatch.audio import MP3_SAMPLE_RATES, OUTPUT_EXTENSIONS
+from ttsbatch.cli_options import api_options
 from ttsbatch.minimax.config import ApiConfig, ConfigError, Secret, resolve_api_key, resolve_base_url
 
 EXIT_OK, EXIT_FAILED_LINES, EXIT_USAGE, EXIT_STOPPED, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
@@ -174,31 +175,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     type=click.FloatRange(min=0.1),
     help="Requests per minute, spread evenly (your plan's speech RPM).",
 )
-@click.option(
-    "--max-retries",
-    default=6,
-    show_default=True,
-    type=click.IntRange(0, 50),
-    help="Retries per line for rate limits, timeouts and 5xx.",
-)
-@click.option(
-    "--timeout",
-    default=120.0,
-    show_default=True,
-    type=click.FloatRange(min=1),
-    help="Seconds to wait for one reply.",
-)
-@click.option("--api-base", help="API host, e.g. https://api.minimax.io [env MINIMAX_API_BASE].")
-@click.option(
-    "--region",
-    type=click.Choice(list(catalog.REGION_HOSTS)),
-    help="Pick the API host by region [default: global].",
-)
-@click.option(
-    "--offline",
-    is_flag=True,
-    help="Render against the bundled fake MiniMax server: no key, no network, no cost.",
-)
+@api_options(timeout_s=120.0)
 @click.option(
     "--force",
     is_flag=True,

@@ -27,6 +27,7 @@ import click
 
 from ttsbatch import catalog
 from ttsbatch import script as scripting
+from ttsbatch.cli_options import api_options
 from ttsbatch.minimax import errors
 from ttsbatch.minimax.chat import APIS
 from ttsbatch.minimax.config import ApiConfig, ConfigError, resolve_api_key, resolve_base_url
@@ -110,29 +111,7 @@ def _read_source(path: Path) -> str:
     help="Audiobook splitting: most characters per line (lines break at paragraphs).",
 )
 @click.option("--stream/--no-stream", default=True, show_default=True, help="Stream the model's reply.")
-@click.option(
-    "--max-retries",
-    default=6,
-    show_default=True,
-    type=click.IntRange(0, 50),
-    help="Retries for rate limits, timeouts and 5xx.",
-)
-@click.option(
-    "--timeout",
-    default=300.0,
-    show_default=True,
-    type=click.FloatRange(min=1),
-    help="Seconds to wait for a reply.",
-)
-@click.option("--api-base", help="API host, e.g. https://api.minimax.io [env MINIMAX_API_BASE].")
-@click.option(
-    "--region",
-    type=click.Choice(list(catalog.REGION_HOSTS)),
-    help="Pick the API host by region [default: global].",
-)
-@click.option(
-    "--offline", is_flag=True, help="Use the bundled fake MiniMax server: no key, no network, no cost."
-)
+@api_options(timeout_s=300.0)
 @click.option("--force", is_flag=True, help="Replace an existing manifest (and its .script.json).")
 @click.option("--seed", type=int, default=None, hidden=True, help="Seed for retry jitter (tests).")
 def script_command(**opts) -> None:
