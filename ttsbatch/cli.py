@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import signal
 import sys
 from pathlib import Path
@@ -18,8 +17,8 @@ import click
 
 from ttsbatch import __version__, catalog
 from ttsbatch.audio import MP3_SAMPLE_RATES, OUTPUT_EXTENSIONS
-from ttsbatch.cli_options import api_options
-from ttsbatch.minimax.config import ApiConfig, ConfigError, Secret, resolve_api_key, resolve_base_url
+from ttsbatch.cli_options import api_options, api_target
+from ttsbatch.minimax.config import ApiConfig, ConfigError, resolve_base_url
 
 EXIT_OK, EXIT_FAILED_LINES, EXIT_USAGE, EXIT_STOPPED, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 #: after Ctrl-C, requests in flight get this long to finish before they are abandoned
@@ -319,13 +318,10 @@ def run(manifest: Path, out_dir: Path | None, **opts) -> None:
         return
 
     with contextlib.ExitStack() as stack:
-        if opts["offline"]:
-            api = stack.enter_context(start_offline_server())
-        else:
-            try:
-                api = ApiConfig(resolve_base_url(opts["api_base"], opts["region"]), resolve_api_key())
-            except ConfigError as exc:
-                fail_usage(str(exc))
+        try:
+            api = stack.enter_context(api_target(opts["offline"], opts["api_base"], opts["region"]))
+        except ConfigError as exc:
+            fail_usage(str(exc))
         click.echo(f"ttsbatch: {len(jobs)} lines → {out_dir}  (API {api.base_url})", err=True)
         outcome = run_with_signals(settings, jobs, api, offline=opts["offline"])
     sys.exit(outcome)
@@ -479,13 +475,10 @@ def voices_command(
             return await client.get_voices(voice_type)
 
     with contextlib.ExitStack() as stack:
-        if offline:
-            api = stack.enter_context(start_offline_server(quiet=True))
-        else:
-            try:
-                api = ApiConfig(resolve_base_url(api_base, region), resolve_api_key())
-            except ConfigError as exc:
-                fail_usage(str(exc))
+        try:
+            api = stack.enter_context(api_target(offline, api_base, region, quiet=True))
+        except ConfigError as exc:
+            fail_usage(str(exc))
         try:
             listing = asyncio.run(fetch(api))
         except MiniMaxError as exc:
@@ -537,21 +530,6 @@ def config_command(ctx: click.Context) -> None:
         base = f"invalid: {exc}"
     click.echo(f"API base: {base}")
     click.echo(f"MINIMAX_API_KEY: {'set (redacted)' if os.environ.get('MINIMAX_API_KEY') else 'not set'}")
-
-
-@contextlib.contextmanager
-def start_offline_server(quiet: bool = False):
-    """Start the bundled fake server in-process with a throwaway key and point at it."""
-    from ttsbatch.fake import FakeConfig, FakeServer
-
-    key = "offline-" + secrets.token_hex(8)
-    with FakeServer(FakeConfig(api_key=key)) as server:
-        if not quiet:
-            click.echo(
-                f"offline: using the bundled fake MiniMax server at {server.base_url} (no key, no network, no cost)",
-                err=True,
-            )
-        yield ApiConfig(server.base_url, Secret(key))
 
 
 def run_with_signals(settings, jobs, api: ApiConfig, *, offline: bool) -> int:

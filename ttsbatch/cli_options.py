@@ -3,11 +3,14 @@ often to retry, which host, or the bundled fake server instead."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import secrets
+from collections.abc import Callable, Iterator
 
 import click
 
 from ttsbatch import catalog
+from ttsbatch.minimax.config import ApiConfig, Secret, resolve_api_key, resolve_base_url
 
 
 def api_options(*, timeout_s: float) -> Callable:
@@ -45,3 +48,31 @@ def api_options(*, timeout_s: float) -> Callable:
         return command
 
     return decorate
+
+
+@contextlib.contextmanager
+def start_offline_server(quiet: bool = False) -> Iterator[ApiConfig]:
+    """Start the bundled fake server in-process with a throwaway key and point at it."""
+    from ttsbatch.fake import FakeConfig, FakeServer
+
+    key = "offline-" + secrets.token_hex(8)
+    with FakeServer(FakeConfig(api_key=key)) as server:
+        if not quiet:
+            click.echo(
+                f"offline: using the bundled fake MiniMax server at {server.base_url} (no key, no network, no cost)",
+                err=True,
+            )
+        yield ApiConfig(server.base_url, Secret(key))
+
+
+@contextlib.contextmanager
+def api_target(
+    offline: bool, api_base: str | None, region: str | None, *, quiet: bool = False
+) -> Iterator[ApiConfig]:
+    """Where a command sends its requests: the bundled fake server (``--offline``), or the
+    real host with the key from the environment. Raises ConfigError before anything is sent."""
+    if offline:
+        with start_offline_server(quiet=quiet) as api:
+            yield api
+    else:
+        yield ApiConfig(resolve_base_url(api_base, region), resolve_api_key())

@@ -27,10 +27,10 @@ import click
 
 from ttsbatch import catalog
 from ttsbatch import script as scripting
-from ttsbatch.cli_options import api_options
+from ttsbatch.cli_options import api_options, api_target
 from ttsbatch.minimax import errors
 from ttsbatch.minimax.chat import APIS
-from ttsbatch.minimax.config import ApiConfig, ConfigError, resolve_api_key, resolve_base_url
+from ttsbatch.minimax.config import ApiConfig, ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -137,15 +137,10 @@ def script_command(**opts) -> None:
         return
 
     with contextlib.ExitStack() as stack:
-        if opts["offline"]:
-            from ttsbatch.cli import start_offline_server  # lazy: cli.py imports this module
-
-            api = stack.enter_context(start_offline_server())
-        else:
-            try:
-                api = ApiConfig(resolve_base_url(opts["api_base"], opts["region"]), resolve_api_key())
-            except ConfigError as exc:
-                _fail(str(exc), EXIT_USAGE)
+        try:
+            api = stack.enter_context(api_target(opts["offline"], opts["api_base"], opts["region"]))
+        except ConfigError as exc:
+            _fail(str(exc), EXIT_USAGE)
         try:
             result = asyncio.run(_generate(api, brief, speakers, opts))
         except KeyboardInterrupt:

@@ -45,6 +45,23 @@ class Rendered:
     duration_s: float
 
 
+def reply_admitted_fault(ex: Exchange, adm: Admission) -> bool:
+    """Answer the account's limits and injected error faults the way the service does; True
+    when a reply was sent. Shared by every speech endpoint (sync and async)."""
+    if adm.code is not None:
+        reply_error(ex, adm.code, "rate limit exceeded(RPM)" if adm.code == 1002 else None)
+        return True
+    if adm.fault == "http429":
+        body = {"error": {"code": 429, "message": "Too Many Requests"}, "trace_id": ex.trace_id}
+        ex.reply_json(body, status=429, headers={"Retry-After": "1"})
+        return True
+    if adm.fault in ("http500", "http502"):
+        status, page = (500, GATEWAY_500) if adm.fault == "http500" else (502, GATEWAY_502)
+        ex.reply(page, status=status, content_type="text/html")
+        return True
+    return False
+
+
 def word_count(text: str) -> int:
     """Decision (the page only shows a number): each CJK ideograph is a word, and so is
     each run of other letters or digits."""
@@ -133,17 +150,7 @@ def handle(ex: Exchange) -> None:
         return
 
     # Errors (limits, injected codes) are plain JSON even for stream requests, as under rate limiting.
-    if adm.code is not None:
-        msg = "rate limit exceeded(RPM)" if adm.code == 1002 else None
-        reply_error(ex, adm.code, msg)
-        return
-    if adm.fault == "http429":
-        body = {"error": {"code": 429, "message": "Too Many Requests"}, "trace_id": ex.trace_id}
-        ex.reply_json(body, status=429, headers={"Retry-After": "1"})
-        return
-    if adm.fault in ("http500", "http502"):
-        status, page = (500, GATEWAY_500) if adm.fault == "http500" else (502, GATEWAY_502)
-        ex.reply(page, status=status, content_type="text/html")
+    if reply_admitted_fault(ex, adm):
         return
 
     try:

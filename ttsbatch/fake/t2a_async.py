@@ -30,7 +30,7 @@ from ttsbatch import catalog
 from ttsbatch.fake.exchange import Exchange, json_bytes
 from ttsbatch.fake.native import bearer_error, reply_error
 from ttsbatch.fake.synth import pause_markers
-from ttsbatch.fake.t2a import GATEWAY_500, GATEWAY_502, render
+from ttsbatch.fake.t2a import render, reply_admitted_fault
 from ttsbatch.fake.t2a_params import PAUSE_MAX_S, PAUSE_MIN_S, ParamError, parse
 
 #: the documented poll limit: at most this many queries per account in any QUERY_WINDOW_S
@@ -216,16 +216,7 @@ def handle_create(ex: Exchange) -> None:
     if adm.fault == "stall" and app.sleep(cfg.stall_s):
         ex.hang_up()
         return
-    if adm.code is not None:
-        reply_error(ex, adm.code, "rate limit exceeded(RPM)" if adm.code == 1002 else None)
-        return
-    if adm.fault == "http429":
-        body = {"error": {"code": 429, "message": "Too Many Requests"}, "trace_id": ex.trace_id}
-        ex.reply_json(body, status=429, headers={"Retry-After": "1"})
-        return
-    if adm.fault in ("http500", "http502"):
-        status, page = (500, GATEWAY_500) if adm.fault == "http500" else (502, GATEWAY_502)
-        ex.reply(page, status=status, content_type="text/html")
+    if reply_admitted_fault(ex, adm):
         return
     try:
         if ex.json_error:
