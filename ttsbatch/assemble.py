@@ -16,13 +16,14 @@ import os
 import struct
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from ttsbatch import audio
+from ttsbatch import audio, mp3
 from ttsbatch.mastering import (
     PRESETS,
     Analyzer,
@@ -33,7 +34,6 @@ from ttsbatch.mastering import (
     analyze,
     codec_shift,
     excerpt_ranges,
-    mp3_bitrates,
     plan_master,
     qa_report,
     read_blocks,
@@ -137,11 +137,13 @@ def assemble_to_file(
         tone = RoomTone(rate, channels, room_tone_db, seed + 1) if room_tone_db is not None else None
         return _stream(parts, gaps, head_s, tail_s, rate, channels, tone, block_frames, marks)
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     plan = None
+    marks: list[int] = []
     if preset.measure != "none":
         analyzer = Analyzer(rate, channels, true_peak=preset.true_peak)
         probe = _Excerpts(excerpt_ranges(round(expected * rate), rate) if fmt == "mp3" else [], channels)
-        for block in stream([]):
+        for block in stream(marks):
             analyzer.feed(block)
             probe.feed(block)
         analysis = analyzer.finish()
@@ -154,21 +156,12 @@ def assemble_to_file(
         plan = MasterPlan(rate, 0, 0.0, None, preset.room_tone_db, None, None, 0.0)
     applier = Applier(plan, channels, seed=seed) if plan else None
 
-    container, subtype = audio.ENCODINGS[fmt]
-    options = {}
-    if fmt == "mp3":
-        options = {
-            "bitrate_mode": "CONSTANT",
-            "compression_level": audio.mp3_compression_level(bitrate_kbps, rate),
-        }
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    marks: list[int] = []
     try:
-        with sf.SoundFile(tmp, "w", rate, channels, subtype, format=container, **options) as out:
-            for block in stream(marks):
+        with _writer(tmp, fmt, rate, channels, bitrate_kbps) as out:
+            for block in stream([] if preset.measure != "none" else marks):
                 out.write(applier.process(block) if applier else np.clip(block, -1.0, 1.0))
         frames, report = _decode_check(tmp, expected, preset if check_qa else None, block_frames)
         if tags is not None and fmt == "mp3":
@@ -184,6 +177,18 @@ def assemble_to_file(
         path, frames, rate, channels, frames / rate, expected,
         [m / rate for m in marks[0::2]], [m / rate for m in marks[1::2]], plan, report,
     )  # fmt: skip
+
+
+@contextmanager
+def _writer(path: Path, fmt: str, rate: int, channels: int, bitrate_kbps: int):
+    """A block writer for the output format: ``ttsbatch.mp3`` for MP3, libsndfile otherwise."""
+    if fmt == "mp3":
+        with open(path, "wb") as fh, mp3.Mp3Writer(fh, rate, channels, bitrate_kbps) as out:
+            yield out
+        return
+    container, subtype = audio.ENCODINGS[fmt]
+    with sf.SoundFile(path, "w", rate, channels, subtype, format=container) as out:
+        yield out
 
 
 class _Excerpts:
@@ -239,7 +244,7 @@ def _decode_check(
         )
     report = None
     if analyzer:
-        report = qa_report(analyzer.finish(), preset, mp3_kbps=mp3_bitrates(path) if is_mp3 else None)
+        report = qa_report(analyzer.finish(), preset, mp3_kbps=mp3.bitrates(path) if is_mp3 else None)
     return frames, report
 
 

@@ -2,8 +2,9 @@
 
 Everything is numpy float32 of shape ``(frames, channels)`` between decode and encode, so a
 clip is never lossy-encoded twice and never joined as encoded bytes (the MP3 traps in
-``shared/audio-notes.md``). soundfile's bundled libsndfile does every container including
-MP3; python-soxr resamples (~130 dB, no aliasing).
+``shared/audio-notes.md``). soundfile's bundled libsndfile decodes every container and
+writes WAV and FLAC; ``ttsbatch.mp3`` writes MP3 (LAME, 3x faster than libsndfile's writer,
+with a gapless Info frame); python-soxr resamples (~130 dB, no aliasing).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ttsbatch import mp3
+
 #: container formats ttsbatch writes, with soundfile's format and subtype
 ENCODINGS = {
     "wav": ("WAV", "PCM_16"),
@@ -24,7 +27,7 @@ ENCODINGS = {
     "mp3": ("MP3", "MPEG_LAYER_III"),
 }
 OUTPUT_EXTENSIONS = tuple(ENCODINGS)
-MP3_SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+MP3_SAMPLE_RATES = mp3.SAMPLE_RATES
 
 
 class AudioError(ValueError):
@@ -88,29 +91,20 @@ def convert(audio: Audio, *, sample_rate: int | None = None, channels: int | Non
     return Audio(np.ascontiguousarray(samples, dtype=np.float32), rate)
 
 
-def mp3_compression_level(kbps: int, sample_rate: int) -> float:
-    """libsndfile's CBR knob (measured, see audio-notes): it maps bitrate onto [0, 1]."""
-    level = (320 - kbps) / 288 if sample_rate >= 32000 else (160 - kbps) / 152
-    return min(max(level, 0.0), 0.9999)
-
-
 def encode(audio: Audio, fmt: str, *, bitrate_kbps: int = 192) -> bytes:
     """Encode to a whole file in memory. MP3 is constant bitrate (distribution specs ask for
     CBR and VBR without a Xing header decodes short in some players)."""
     if fmt not in ENCODINGS:
         raise AudioError(f"unknown output format {fmt!r}")
+    samples = np.clip(audio.samples, -1.0, 1.0)
+    if fmt == "mp3":
+        try:
+            return mp3.encode(samples, audio.sample_rate, bitrate_kbps)
+        except mp3.Mp3Error as exc:
+            raise AudioError(str(exc)) from None
     container, subtype = ENCODINGS[fmt]
     out = io.BytesIO()
-    kwargs = {}
-    if fmt == "mp3":
-        if audio.sample_rate not in MP3_SAMPLE_RATES:
-            raise AudioError(f"MP3 cannot hold {audio.sample_rate} Hz; use one of {MP3_SAMPLE_RATES}")
-        kwargs = {
-            "bitrate_mode": "CONSTANT",
-            "compression_level": mp3_compression_level(bitrate_kbps, audio.sample_rate),
-        }
-    samples = np.clip(audio.samples, -1.0, 1.0)
-    sf.write(out, samples, audio.sample_rate, format=container, subtype=subtype, **kwargs)
+    sf.write(out, samples, audio.sample_rate, format=container, subtype=subtype)
     return out.getvalue()
 
 

@@ -664,54 +664,10 @@ def codec_shift(
 
 
 def mp3_bitrates(source: bytes | str | Path | BinaryIO) -> Counter:
-    """``{kbps: frames}`` from the MP3 frame headers (the Xing/Info frame left out): one key
-    means constant bitrate, the way a distributor's checker sees it."""
-    if isinstance(source, bytes):
-        import io
+    """``{kbps: frames}`` of an MP3 (see ``ttsbatch.mp3.bitrates``)."""
+    from ttsbatch import mp3
 
-        return _walk_frames(io.BytesIO(source))
-    if isinstance(source, (str, Path)):
-        with open(source, "rb") as fh:
-            return _walk_frames(fh)
-    return _walk_frames(source)
-
-
-_BITRATES = {
-    1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
-    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
-}
-_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
-
-
-def _walk_frames(fh: BinaryIO) -> Counter:
-    counts: Counter = Counter()
-    head = fh.read(10)
-    if head[:3] == b"ID3":
-        size = sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
-        fh.seek(10 + size + (10 if head[5] & 0x10 else 0))
-    else:
-        fh.seek(0)
-    first = True
-    while len(hdr := fh.read(4)) == 4:
-        b1, b2 = hdr[1], hdr[2]
-        version = (b1 >> 3) & 3
-        if hdr[0] != 0xFF or (b1 & 0xE0) != 0xE0 or version == 1 or ((b1 >> 1) & 3) != 1:
-            break  # not a layer III frame header: the audio has ended (ID3v1 tag or junk)
-        kbps = _BITRATES[1 if version == 3 else 2][b2 >> 4] if (b2 >> 4) < 15 else 0
-        rate_index = (b2 >> 2) & 3
-        if not kbps or rate_index == 3:
-            break
-        rate = _RATES[version][rate_index]
-        length = (144000 if version == 3 else 72000) * kbps // rate + ((b2 >> 1) & 1)
-        body = fh.read(length - 4)
-        if first and (b"Xing" in body[:40] or b"Info" in body[:40]):
-            first = False
-            continue
-        first = False
-        counts[kbps] += 1
-        if len(body) < length - 4:
-            break
-    return counts
+    return mp3.bitrates(source)
 
 
 def qa(
