@@ -4,13 +4,16 @@ Parts are one-minute mono FLAC files at 32 kHz (what MiniMax returns for ``--api
 flac``), made in a temp folder from the tests' speech-like voice at varied levels. Two ways
 to turn them into one mastered 44.1 kHz MP3 at 192 kb/s CBR:
 
-* streaming: ``ttsbatch.assemble.assemble_to_file`` (decode + resample in blocks, pass 1
-  measure, codec probe, pass 2 gain + limiter + encode in blocks, then decode to check the
-  duration). Each run is a child process, so its peak RSS (VmHWM) is its own.
+* streaming: ``ttsbatch.assemble.assemble_to_file`` exactly as a run calls it (decode +
+  resample in blocks, pass 1 measure, codec probe, pass 2 gain + limiter + MP3 encode in
+  blocks, then decode the file to check its duration and measure it for the QA report).
+  Each run is a child process, so its peak RSS (VmHWM) is its own.
 * naive: read every part whole, concatenate, resample, ``pyloudnorm`` integrated loudness,
   one gain, peak-normalise, encode in one call: the "hold everything" approach.
 
-Stages are timed separately on a shorter chapter (``--stage-minutes``) in this process.
+Stages are timed separately on a shorter chapter (``--stage-minutes``) in this process,
+with libsndfile's MP3 writer (what ttsbatch used before ``ttsbatch.mp3``) as the baseline
+for the encode.
 
     /tmp/venv/bin/python bench/audio.py                    # 2 h chapter, ~6 min
     /tmp/venv/bin/python bench/audio.py --minutes 20       # quicker
@@ -84,7 +87,7 @@ def child_stream(folder: Path, preset_name: str) -> dict:
     cpu, wall = time.process_time(), time.perf_counter()
     out = asm.assemble_to_file(
         folder / "chapter.mp3", parts, gaps_s=[0.5] * (len(parts) - 1), rate=RATE_OUT, channels=1,
-        preset=preset, bitrate_kbps=KBPS,
+        preset=preset, bitrate_kbps=KBPS, check_qa=True,
     )  # fmt: skip
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     return {"cpu_s": cpu, "wall_s": wall, "audio_s": out.duration_s, "base_mb": base / 1e3,
@@ -138,7 +141,7 @@ def stages(folder: Path, preset_name: str) -> list[tuple[str, float, float]]:
     import io
 
     from ttsbatch import assemble as asm
-    from ttsbatch import audio
+    from ttsbatch import mp3
     from ttsbatch.mastering import Analyzer, Applier, codec_shift, excerpt_ranges, plan_master, read_blocks
 
     preset = presets()[preset_name]
@@ -166,13 +169,21 @@ def stages(folder: Path, preset_name: str) -> list[tuple[str, float, float]]:
     frames = timed("decode + resample 32k->44.1k", lambda: sum(len(b) for b in stream()))
     timings[-1] = (timings[-1][0], timings[-1][1] - timings[-2][1])  # resample alone
 
+    spill = asm._Spill(folder)
+
     def analyse():
         an = Analyzer(RATE_OUT, 1, true_peak=preset.true_peak)
         for b in stream():
             an.feed(b)
+            spill.write(b)
         return an.finish()
 
-    analysis = timed("pass 1 analysis (+ decode/resample)", analyse)
+    analysis = timed("pass 1 analysis + spill (+ decode/resample)", analyse)
+    assert spill.whole
+
+    def kept():  # pass 2 reads pass 1's resampled audio back, as assemble_to_file does
+        return spill.blocks(1, asm.BLOCK_FRAMES)
+
     plan = timed("plan: gain + limiter curve", lambda: plan_master(analysis, preset))
 
     capture = asm._Excerpts(excerpt_ranges(frames, RATE_OUT), 1)  # untimed: pass 1 does this
@@ -187,29 +198,50 @@ def stages(folder: Path, preset_name: str) -> list[tuple[str, float, float]]:
 
     def apply_only():
         applier = Applier(plan, 1)
-        for b in stream():
+        for b in kept():
             applier.process(b)
 
-    timed("pass 2 gain + limiter + bed (+ decode/resample)", apply_only)
+    timed("pass 2 gain + limiter + bed (+ read spill)", apply_only)
 
     def encode():
         buf = io.BytesIO()
         applier = Applier(plan, 1)
-        level = audio.mp3_compression_level(KBPS, RATE_OUT)
-        with sf.SoundFile(buf, "w", RATE_OUT, 1, "MPEG_LAYER_III", format="MP3", bitrate_mode="CONSTANT",
-                          compression_level=level) as f:  # fmt: skip
-            for b in stream():
+        with mp3.Mp3Writer(buf, RATE_OUT, 1, KBPS) as f:
+            for b in kept():
                 f.write(applier.process(b))
         return buf.getvalue()
 
     data = timed("pass 2 + MP3 192k encode", encode)
     timings[-1] = (timings[-1][0].replace("pass 2 + ", ""), timings[-1][1] - timings[-2][1])
 
+    def libsndfile_encode():  # the encoder ttsbatch used before ttsbatch.mp3: the baseline
+        buf = io.BytesIO()
+        applier = Applier(plan, 1)
+        level = (320 - KBPS) / 288  # libsndfile maps CBR bitrate onto compression_level
+        with sf.SoundFile(buf, "w", RATE_OUT, 1, "MPEG_LAYER_III", format="MP3", bitrate_mode="CONSTANT",
+                          compression_level=level) as f:  # fmt: skip
+            for b in kept():
+                f.write(applier.process(b))
+
+    timed("pass 2 + libsndfile MP3 encode", libsndfile_encode)
+    timings[-1] = ("(baseline: libsndfile MP3 encode)", timings[-1][1] - timings[-3][1])
+
     def verify():
         with sf.SoundFile(io.BytesIO(data)) as f:
             return sum(len(b) for b in read_blocks(f))
 
     timed("verify: decode the MP3", verify)
+
+    def qa_measure():
+        an = Analyzer(RATE_OUT, 1, true_peak=True)
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            for b in read_blocks(f):
+                an.feed(b)
+        return an.finish()
+
+    timed("QA: decode + measure (true peak)", qa_measure)
+    timings[-1] = ("QA: measure the decoded MP3", timings[-1][1] - timings[-2][1])
+    spill.close()
     assert abs(frames - (frames_in / RATE_IN + sum(gaps)) * RATE_OUT) < len(parts) + 1
     return [(label, cpu, frames / RATE_OUT) for label, cpu in timings]
 
@@ -246,14 +278,15 @@ def main() -> None:
 
         print(f"Stages, {args.stage_minutes} min chapter, CPU s per hour of audio (x realtime):")
         for name in presets():
-            rows = []
-            total = 0.0
+            rows, by_label = [], {}
             for label, cpu, audio_s in stages(folders[args.stage_minutes], name):
-                per_hour = cpu * 3600 / audio_s
-                total += per_hour
+                per_hour = by_label[label] = cpu * 3600 / audio_s
                 rows.append([label, f"{per_hour:.1f}", f"{3600 / per_hour:.0f}x" if per_hour else "-"])
             print(f"\n[{name}]")
             print(table(["stage", "CPU s/h", "realtime"], rows))
+            ours, before = by_label["MP3 192k encode"], by_label["(baseline: libsndfile MP3 encode)"]
+            print(f"MP3 encode: ttsbatch.mp3 {ours:.1f} CPU s/h vs libsndfile {before:.1f}: "
+                  f"{before / ours:.1f}x faster")  # fmt: skip
 
         rows = []
         for name in presets():
@@ -271,7 +304,7 @@ def main() -> None:
                     f"{r['peak_mb'] - r['base_mb']:.0f}", "PASS" if rss_ok else "MISS",
                 ])  # fmt: skip
         print(
-            "\nWhole chapter, decode + resample + master + MP3 192k encode (+ duration check for streaming):"
+            "\nWhole chapter, decode + resample + master + MP3 192k encode (streaming: + decode for duration and QA):"
         )
         print(table(["preset", "approach", "audio", "CPU s/h", "realtime", ">=100x", "RSS base MB",
                      "RSS peak MB", "growth MB", "<400MB"], rows))  # fmt: skip
