@@ -246,6 +246,12 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     "(up to 50,000 characters; created, polled, downloaded).",
 )
 @click.option(
+    "--subtitles",
+    type=click.Choice(["srt", "vtt"]),
+    help="Write MiniMax's sentence timings beside every file (NAME.srt or NAME.vtt), shifted to where "
+    "each part sits in it. Asks for subtitle_enable: audio kept from runs without it is paid once more.",
+)
+@click.option(
     "--verbose", "-v", is_flag=True, help="Log every HTTP request and reply on stderr (credentials redacted)."
 )
 @click.option(
@@ -304,6 +310,7 @@ def run(manifest: Path, out_dir: Path | None, **opts) -> None:
         gap_s=opts["gap"],
         join=opts["join"],
         long_text=opts["long_text"],
+        subtitles=opts["subtitles"],
         tags={k: opts[k] for k in ("title", "artist", "album") if opts.get(k)},
     )
     # Validate everything before a key is even looked at: bad input costs nothing.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ttsbatch import catalog
+from ttsbatch import catalog, subtitles
 from ttsbatch.ledger import Ledger, file_matches
 from ttsbatch.plan import Job, Part
 
@@ -24,12 +24,17 @@ def classify(jobs: list[Job], ledger: Ledger | None, *, force: bool = False) -> 
     for job in jobs:
         if ledger is not None and not force:
             out = ledger.output(job.relpath)
-            if out is not None and out.output_key == job.output_key and file_matches(job.path, out.sha256):
+            intact = (
+                out is not None and out.output_key == job.output_key and file_matches(job.path, out.sha256)
+            )
+            if intact and (not job.subtitles or subtitles.path_for(job.path, job.subtitles).exists()):
                 result.append(("cached", []))
                 continue
         to_pay, kept = [], 0
         for part in job.parts:
             src = ledger.source(part.source_key) if ledger is not None and not force else None
+            if part.wants_subtitles and ledger is not None and ledger.subtitles(part.source_key) is None:
+                src = None  # kept without timings: the run asks again, so the estimate does
             if src is not None and file_matches(src.path, src.sha256):
                 kept += 1
             elif part.source_key not in seen:

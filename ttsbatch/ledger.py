@@ -19,6 +19,7 @@ the row being written, never an earlier one. The API key is never given to this 
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -206,7 +207,25 @@ class Ledger:
             row["trace_id"],
         )
 
+    def save_subtitles(self, source_key: str, entries: list) -> None:
+        """MiniMax's sentence timings for a source, kept beside its audio (file work only)."""
+        from ttsbatch.subtitles import dumps
+
+        write_atomic(self._subtitles_path(source_key), dumps(entries))
+
+    def subtitles(self, source_key: str) -> list | None:
+        """The kept timings for a source, or None when they were never asked for (or are unreadable)."""
+        try:
+            entries = json.loads(self._subtitles_path(source_key).read_bytes())
+        except (OSError, ValueError):
+            return None
+        return entries if isinstance(entries, list) else None
+
+    def _subtitles_path(self, source_key: str) -> Path:
+        return self.audio_folder / f"{source_key}.titles.json"
+
     def forget_source(self, source_key: str) -> None:
+        self._subtitles_path(source_key).unlink(missing_ok=True)
         row = self.db.execute("SELECT path FROM sources WHERE source_key=?", (source_key,)).fetchone()
         if row is not None:
             (self.folder / row["path"]).unlink(missing_ok=True)

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ttsbatch import audio, catalog
+from ttsbatch import audio, catalog, subtitles
 from ttsbatch.budget import Budget, BudgetExceeded
 from ttsbatch.ledger import Ledger, Output, file_matches
 from ttsbatch.limiter import RateLimiter
@@ -220,6 +220,8 @@ class Pipeline:
         job = item.job
         out = self.ledger.output(job.relpath)
         intact = out is not None and out.output_key == job.output_key
+        if intact and job.subtitles:
+            intact = subtitles.path_for(job.path, job.subtitles).exists()
         if intact and await asyncio.to_thread(file_matches, job.path, out.sha256):
             self._finish(item, CACHED, out.duration_s, out.sample_rate, out.channels)
             return True
@@ -232,8 +234,11 @@ class Pipeline:
         src = self.ledger.source(part.source_key)
         if src is None or not await asyncio.to_thread(file_matches, src.path, src.sha256):
             return None
+        subs = self.ledger.subtitles(part.source_key) if part.wants_subtitles else None
+        if part.wants_subtitles and subs is None:
+            return None  # kept from a run without --subtitles: asking again is the only way
         data = await asyncio.to_thread(src.path.read_bytes)
-        return Fetched(part, data, src.audio_length_ms, src.trace_id)
+        return Fetched(part, data, src.audio_length_ms, src.trace_id, subs)
 
     async def _obtain(self, item: ItemResult, part: Part) -> Fetched | None:
         """Kept audio, or wait for another line already paying for the same sound, or pay."""
@@ -331,7 +336,16 @@ class Pipeline:
                     trace_id=reply.trace_id,
                 )
                 self.ledger.record_source(source)
-                got = Fetched(part, reply.audio, reply.audio_length_ms, reply.trace_id)
+                if reply.subtitles is not None:
+                    await asyncio.to_thread(self.ledger.save_subtitles, part.source_key, reply.subtitles)
+                elif part.wants_subtitles:  # paid and kept; a run without --subtitles can use it
+                    item.characters += billed
+                    raise errors.LineError(
+                        "MiniMax sent no subtitle_file for a request with subtitle_enable",
+                        code=errors.BAD_RESPONSE,
+                        trace_id=reply.trace_id,
+                    )
+                got = Fetched(part, reply.audio, reply.audio_length_ms, reply.trace_id, reply.subtitles)
                 try:
                     await asyncio.to_thread(decode_part, job, got)
                 except errors.BadAudioError:
@@ -396,6 +410,8 @@ class Pipeline:
                 continue
             out = self.ledger.output(group.relpath)
             intact = not self.force and out is not None and out.output_key == group.output_key
+            if intact and group.subtitles:
+                intact = subtitles.path_for(group.path, group.subtitles).exists()
             if intact and await asyncio.to_thread(file_matches, group.path, out.sha256):
                 entry.update(status=CACHED, file=group.relpath, duration_s=out.duration_s)
                 results.append(entry)
@@ -430,11 +446,12 @@ class Pipeline:
         return results
 
     def _assemble_group(self, group, jobs: list[Job], tags: dict):
-        sources = []
+        sources, timings = [], []
         for job in jobs:
             for part in job.parts:
                 src = self.ledger.source(part.source_key)
                 if src is None:
                     raise audio.AudioError(f"kept audio for line {job.id} is missing; run again")
                 sources.append(src.path)
-        return assemble_group(group, jobs, sources, tags)
+                timings.append(self.ledger.subtitles(part.source_key) if group.subtitles else None)
+        return assemble_group(group, jobs, sources, tags, timings)

@@ -65,6 +65,10 @@ class Part:
     #: "sync" = /v1/t2a_v2; "async" = a long-text task (create, poll, download)
     mode: str = "sync"
 
+    @property
+    def wants_subtitles(self) -> bool:
+        return bool(self.body.get("subtitle_enable"))
+
 
 @dataclass(frozen=True)
 class GroupJob:
@@ -79,6 +83,7 @@ class GroupJob:
     out: OutputSpec
     master: str
     output_key: str
+    subtitles: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,8 @@ class Job:
     #: a line of a group writes no file of its own: its audio goes into the group's file
     group: str | None = None
     master: str = "none"
+    #: "srt" or "vtt": write MiniMax's sentence timings beside the file
+    subtitles: str | None = None
 
     @property
     def id(self) -> str:
@@ -141,25 +148,32 @@ def _digest(payload: dict) -> str:
 
 def source_key(body: dict) -> str:
     """Everything that changes what MiniMax renders, and nothing else: the request body
-    minus transport details (hex or URL hands over the same bytes), with unset voice
-    parameters filled by their defaults so "speed 1" and "no speed" share a key."""
+    minus transport details (hex or URL hands over the same bytes; subtitles ride along
+    with the same audio), with unset voice parameters filled by their defaults so "speed 1"
+    and "no speed" share a key."""
     voice = {
         "speed": catalog.SPEED_DEFAULT,
         "vol": catalog.VOL_DEFAULT,
         "pitch": catalog.PITCH_DEFAULT,
         **body["voice_setting"],
     }
-    payload = {k: v for k, v in body.items() if k not in ("stream", "output_format")}
+    payload = {k: v for k, v in body.items() if k not in ("stream", "output_format", "subtitle_enable")}
     payload["voice_setting"] = voice
     return _digest({"v": KEY_VERSION, "request": payload})
 
 
 def output_key(
-    parts: list[Part], out: OutputSpec, master: str = "none", gaps: list[float] | None = None
+    parts: list[Part],
+    out: OutputSpec,
+    master: str = "none",
+    gaps: list[float] | None = None,
+    subtitles: str | None = None,
 ) -> str:
     """The sources, how they are joined, and every post-processing choice that changes the
-    written bytes."""
+    written files (the subtitle file is written with the audio)."""
     post = {"format": out.format, "sample_rate": out.sample_rate, "channels": out.channels, "master": master}
+    if subtitles:
+        post["subtitles"] = subtitles
     if gaps is not None:
         post["gaps"] = gaps
     if out.format == "mp3":
@@ -205,6 +219,7 @@ def t2a_body(
     sample_rate: int,
     channels: int,
     pronunciations: list[str] | None = None,
+    subtitles: bool = False,
 ) -> dict:
     """The request body. Only what the line sets is sent in ``voice_setting`` (MiniMax-MCP
     always sends ``emotion``, which some speech-2.8 plans reject)."""
@@ -228,6 +243,8 @@ def t2a_body(
         body["language_boost"] = line.language_boost
     if pronunciations:
         body["pronunciation_dict"] = {"tone": pronunciations}
+    if subtitles:
+        body["subtitle_enable"] = True
     return body
 
 
@@ -239,6 +256,7 @@ def plan_parts(
     dictionary: list[Entry] | None,
     max_chars: int,
     long_text: str = "split",
+    subtitles: bool = False,
 ) -> list[Part]:
     """Split the line's text at the least audible boundaries (see ``textsplit``) and make one
     request per part; each part gets only the pronunciation entries its own text uses. With
@@ -254,7 +272,7 @@ def plan_parts(
         head, chunk_text, tail = edge_pauses(chunk)
         chunk_text = chunk_text.strip()
         tones = entries_for(chunk_text, dictionary) if dictionary else None
-        body = t2a_body(line, chunk_text, model, api, rate, 1, tones)
+        body = t2a_body(line, chunk_text, model, api, rate, 1, tones, subtitles)
         key = source_key({**body, "long_text_task": True} if mode == "async" else body)
         parts.append(Part(body, key, catalog.billed_characters(chunk_text, model), head, tail, mode))
     return parts
@@ -274,6 +292,7 @@ def plan_jobs(
     gap_s: float = 0.5,
     join: str | None = None,
     long_text: str = "split",
+    subtitles: str | None = None,
 ) -> tuple[list[Job], list[GroupJob]]:
     """Speech is mono, so MiniMax is asked for one channel and stereo is made locally (half
     the transfer, same sound)."""
@@ -322,7 +341,7 @@ def plan_jobs(
         spec = out if fmt == out.format else OutputSpec(fmt, out.sample_rate, out.channels, out.bitrate_kbps)
         line_model = line.model or model
         rate = api.rate_for(spec)
-        parts = plan_parts(line, line_model, api, rate, dictionary, max_chars, long_text)
+        parts = plan_parts(line, line_model, api, rate, dictionary, max_chars, long_text, bool(subtitles))
         jobs.append(
             Job(
                 line=line,
@@ -333,9 +352,10 @@ def plan_jobs(
                 parts=tuple(parts),
                 api_sample_rate=rate,
                 api_channels=1,
-                output_key=output_key(parts, spec, master),
+                output_key=output_key(parts, spec, master, subtitles=subtitles),
                 group=line.group,
                 master=master,
+                subtitles=subtitles,
             )
         )
     if clashes:
@@ -348,9 +368,15 @@ def plan_jobs(
         relpath = f"{name}.{out.format}"
         all_parts = [p for i in members for p in jobs[i].parts]
         key = output_key(
-            all_parts, out, master, [round(g, 4) for g in gaps] + [len(jobs[i].parts) for i in members]
+            all_parts,
+            out,
+            master,
+            [round(g, 4) for g in gaps] + [len(jobs[i].parts) for i in members],
+            subtitles,
         )
         group_jobs.append(
-            GroupJob(name, relpath, out_dir / relpath, tuple(members), tuple(gaps), out, master, key)
+            GroupJob(
+                name, relpath, out_dir / relpath, tuple(members), tuple(gaps), out, master, key, subtitles
+            )
         )
     return jobs, group_jobs

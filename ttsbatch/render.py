@@ -24,6 +24,7 @@ class Fetched:
     data: bytes
     audio_length_ms: float | None
     trace_id: str | None
+    subtitles: list | None = None  # MiniMax's sentence timings, when asked for
 
 
 def decode_part(job: Job, got: Fetched) -> audio.Audio:
@@ -50,21 +51,42 @@ def render_file(job: Job, parts: list[Fetched]) -> tuple[FileInfo, str]:
     """Decode every part, join the PCM (never encoded bytes) with the pauses cut off part
     edges, convert, encode once, write atomically; return what the written file measures and
     its SHA-256. Runs in a worker thread."""
-    pieces = []
+    pieces, starts = [], []
     rate = channels = None
+    at = 0
     for got in parts:
         decoded = decode_part(job, got)
         rate, channels = decoded.sample_rate, decoded.channels
         if got.part.head_pause_s:
             pieces.append(np.zeros((round(got.part.head_pause_s * rate), channels), np.float32))
+            at += len(pieces[-1])
+        starts.append(at / rate)
         pieces.append(decoded.samples)
+        at += decoded.frames
         if got.part.tail_pause_s:
             pieces.append(np.zeros((round(got.part.tail_pause_s * rate), channels), np.float32))
+            at += len(pieces[-1])
     joined = audio.Audio(pieces[0] if len(pieces) == 1 else np.concatenate(pieces), rate)
     converted = audio.convert(joined, sample_rate=job.out.sample_rate, channels=job.out.channels)
     encoded = audio.encode(converted, job.out.format, bitrate_kbps=job.out.bitrate_kbps)
     audio.write_atomic(job.path, encoded)
+    write_subtitles(job.path, job.subtitles, starts, [got.subtitles for got in parts])
     return audio.measure_file(job.path), hashlib.sha256(encoded).hexdigest()
+
+
+def write_subtitles(path: Path, fmt: str | None, starts_s: list[float], timings: list[list | None]) -> None:
+    """``path``'s subtitle file: every part's sentences, shifted to where the part starts."""
+    if not fmt:
+        return
+    from ttsbatch import subtitles
+
+    try:
+        cues = subtitles.place(
+            [(start, subtitles.parse_minimax(t or [])) for start, t in zip(starts_s, timings, strict=True)]
+        )
+    except subtitles.SubtitleError as exc:
+        raise audio.AudioError(f"subtitles for {path.name}: {exc}") from None
+    audio.write_atomic(subtitles.path_for(path, fmt), subtitles.render(cues, fmt).encode())
 
 
 def _assembly_input(job: Job, got_or_path: Fetched | Path):
@@ -118,13 +140,21 @@ def master_file(job: Job, fetched: list[Fetched]) -> tuple[FileInfo, str, dict]:
     )
     from ttsbatch.ledger import sha256_file
 
+    write_subtitles(job.path, job.subtitles, done.starts_s, [got.subtitles for got in fetched])
     info = FileInfo(done.duration_s, done.rate, done.channels, done.frames)
     return info, sha256_file(job.path), done.qa or {}
 
 
-def assemble_group(group: GroupJob, jobs: list[Job], sources: list[Path], tags: dict):
+def assemble_group(
+    group: GroupJob,
+    jobs: list[Job],
+    sources: list[Path],
+    tags: dict,
+    timings: list[list | None] | None = None,
+):
     """A chapter or episode: every member's parts (kept files, in order) joined with the
-    group's gaps, mastered, encoded once, chapter-marked; returns (Assembled, sha256)."""
+    group's gaps, mastered, encoded once, chapter-marked, subtitled when asked (``timings``:
+    each source's sentence timings); returns (Assembled, sha256)."""
     from ttsbatch.assemble import assemble_to_file, part_duration_s
     from ttsbatch.ledger import sha256_file
     from ttsbatch.mastering import PRESETS
@@ -156,6 +186,7 @@ def assemble_group(group: GroupJob, jobs: list[Job], sources: list[Path], tags: 
         check_qa=True,
         tags=id3,
     )
+    write_subtitles(group.path, group.subtitles, done.starts_s, timings or [None] * len(inputs))
     return done, sha256_file(group.path)
 
 

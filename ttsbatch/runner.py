@@ -60,6 +60,7 @@ class RunSettings:
     gap_s: float = 0.5
     join: str | None = None
     long_text: str = "split"
+    subtitles: str | None = None
     tags: dict = field(default_factory=dict)
 
 
@@ -108,6 +109,7 @@ def plan(settings: RunSettings) -> Plan:
         gap_s=settings.gap_s,
         join=settings.join,
         long_text=settings.long_text,
+        subtitles=settings.subtitles,
     )
     if settings.shard:
         # by source key, so lines with the same sound land in the same shard and are paid once

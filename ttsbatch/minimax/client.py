@@ -46,6 +46,8 @@ class SpeechResult:
     audio_length_ms: float | None
     subtitle_url: str | None = None
     raw_meta: dict = field(default_factory=dict)
+    #: MiniMax's sentence timings ``[{text, time_begin, time_end, ...}]`` when they were asked for
+    subtitles: list | None = None
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -284,6 +286,9 @@ class MiniMaxClient:
                 )
             else:
                 audio = decode_hex(str(data["audio"]), trace)
+            subtitles = None
+            if data.get("subtitle_file"):
+                subtitles = await self._subtitles(str(data["subtitle_file"]), trace)
         except errors.BadAudioError as exc:
             exc.billed_characters = billed  # paid for, even though unusable
             raise
@@ -294,7 +299,24 @@ class MiniMaxClient:
             billed_characters=billed,
             audio_length_ms=float(length) if length else None,
             subtitle_url=data.get("subtitle_file"),
+            subtitles=subtitles,
         )
+
+    async def _subtitles(self, url: str, trace: str | None) -> list:
+        """The sentence timings behind ``data.subtitle_file`` (downloaded like audio: retried,
+        http(s) only, no credentials sent)."""
+        blob = await self.download(url, trace_id=trace)
+        try:
+            entries = json.loads(blob)
+        except ValueError as exc:
+            raise errors.BadAudioError(
+                f"subtitle file is not JSON: {exc}", code=errors.BAD_RESPONSE, trace_id=trace
+            ) from None
+        if not isinstance(entries, list):
+            raise errors.BadAudioError(
+                "subtitle file is not a list of sentences", code=errors.BAD_RESPONSE, trace_id=trace
+            )
+        return entries
 
     async def get_voices(self, voice_type: str = "all") -> dict:
         """``POST /v1/get_voice``: the account's system, cloned and designed voices."""

@@ -56,9 +56,11 @@ class AsyncTaskError(errors.RetryableError):
 
 def async_body(body: dict) -> dict:
     """A planned t2a_v2 body as the async endpoint wants it: ``audio_sample_rate`` instead of
-    ``sample_rate``; ``stream``, ``stream_options`` and ``output_format`` dropped (a task has
-    neither). Everything else is sent as planned (only what the line sets)."""
-    out = {k: v for k, v in body.items() if k not in ("stream", "stream_options", "output_format")}
+    ``sample_rate``; ``stream``, ``stream_options``, ``output_format`` and ``subtitle_enable``
+    dropped (a task has neither; its tar always holds the sentence timings). Everything else
+    is sent as planned (only what the line sets)."""
+    dropped = ("stream", "stream_options", "output_format", "subtitle_enable")
+    out = {k: v for k, v in body.items() if k not in dropped}
     aus = body.get("audio_setting")
     if isinstance(aus, dict):
         aus = dict(aus)
@@ -279,4 +281,5 @@ async def synthesize_long(
         billed_characters=billed or int(extra.get("usage_characters") or 0),
         audio_length_ms=float(length) if length else None,
         raw_meta={"task_id": task_id, "file_id": file_id, "titles": titles},
+        subtitles=titles if isinstance(titles, list) else None,
     )
