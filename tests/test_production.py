@@ -4,6 +4,8 @@ real audio decoded and measured."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 import soundfile as sf
@@ -148,7 +150,8 @@ def test_podcast_scripts_renders_and_joins_one_episode(server, tmp_path):
 
     env = {"MINIMAX_API_KEY": API_KEY, "MINIMAX_API_BASE": server.base_url, "MINIMAX_API_HOST": None}
     out = tmp_path / "ep"
-    args = ["podcast", "--prompt", "Urban beekeeping", "--out", str(out), "--rpm", "60000", "--lines", "6"]
+    args = ["podcast", "--prompt", "Urban beekeeping", "--out", str(out), "--rpm", "60000", "--lines", "6",
+            "--subtitles", "vtt", "--max-retries", "2"]  # fmt: skip
     result = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
@@ -156,6 +159,10 @@ def test_podcast_scripts_renders_and_joins_one_episode(server, tmp_path):
     assert group["file"] == "episode.mp3" and group["qa"]["verdict"] == "PASS"
     data, rate = sf.read(str(out / "episode.mp3"), always_2d=True)
     assert analyze(data.astype("float32"), rate).integrated_lufs() == pytest.approx(-16, abs=0.5)
+    vtt = (out / "episode.vtt").read_text()
+    ends = [float(m[0]) * 60 + float(m[1]) for m in re.findall(r"--> 00:(\d\d):(\d\d\.\d{3})", vtt)]
+    assert vtt.startswith("WEBVTT") and len(ends) >= 6 and ends == sorted(ends)
+    assert ends[-1] <= len(data) / rate + 0.01  # timings are whole milliseconds
     totals = report["totals"]
     assert totals["characters"] > 0 and totals["cost_usd"] > 0 and totals["script_cost_usd"] > 0
     assert report["script"]["usage"]["output_tokens"] > 0
@@ -168,4 +175,5 @@ def test_podcast_scripts_renders_and_joins_one_episode(server, tmp_path):
     server.reset_log()
     again = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
     assert again.exit_code == 0, again.output
-    assert [e["path"] for e in server.log] == ["/v1/t2a_v2"]
+    paths = [e["path"] for e in server.log]
+    assert paths[0] == "/v1/t2a_v2" and [p for p in paths[1:] if not p.startswith("/_files/")] == []

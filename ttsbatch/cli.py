@@ -17,7 +17,7 @@ import click
 
 from ttsbatch import __version__, catalog
 from ttsbatch.audio import MP3_SAMPLE_RATES, OUTPUT_EXTENSIONS
-from ttsbatch.cli_options import api_options, api_target
+from ttsbatch.cli_options import api_options, api_target, target_options
 from ttsbatch.minimax.config import ApiConfig, ConfigError, resolve_base_url
 
 EXIT_OK, EXIT_FAILED_LINES, EXIT_USAGE, EXIT_STOPPED, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
@@ -404,9 +404,10 @@ def report_command(out_dirs: tuple[Path, ...], as_json: bool, merge_to: Path | N
     type=click.Choice(["podcast", "podcast-mono", "spotify"]),
 )
 @click.option("--rpm", default=60.0, show_default=True, type=click.FloatRange(min=0.1))
-@click.option("--api-base", help="API host [env MINIMAX_API_BASE].")
-@click.option("--region", type=click.Choice(list(catalog.REGION_HOSTS)))
-@click.option("--offline", is_flag=True, help="Script and render against the bundled fake server.")
+@click.option(
+    "--subtitles", type=click.Choice(["srt", "vtt"]), help="Also write episode.srt or episode.vtt (see run)."
+)
+@api_options(timeout_s=300.0)
 @click.pass_context
 def podcast_command(
     ctx: click.Context,
@@ -417,6 +418,9 @@ def podcast_command(
     api_name,
     master,
     rpm,
+    subtitles,
+    max_retries,
+    timeout,
     api_base,
     region,
     offline,
@@ -437,7 +441,8 @@ def podcast_command(
         try:
             ctx.invoke(
                 script_command, prompt=prompt, kind="podcast", speakers=speakers, out=manifest, api=api_name,
-                line_count=line_count, api_base=api_base, region=region, offline=offline,
+                line_count=line_count, max_retries=max_retries, timeout=timeout, api_base=api_base,
+                region=region, offline=offline,
             )  # fmt: skip
         except SystemExit as exc:
             if exc.code:
@@ -449,6 +454,9 @@ def podcast_command(
         join="episode",
         master=master,
         rpm=rpm,
+        subtitles=subtitles,
+        max_retries=max_retries,
+        timeout=timeout,
         api_base=api_base,
         region=region,
         offline=offline,
@@ -465,9 +473,7 @@ def podcast_command(
     type=click.Choice(["system", "voice_cloning", "voice_generation", "all"]),
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--api-base", help="API host [env MINIMAX_API_BASE].")
-@click.option("--region", type=click.Choice(list(catalog.REGION_HOSTS)))
-@click.option("--offline", is_flag=True, help="List the bundled fake server's voices (the catalog's list).")
+@target_options()
 def voices_command(
     search: str | None, voice_type: str, as_json: bool, api_base, region, offline: bool
 ) -> None:

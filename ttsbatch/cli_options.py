@@ -13,8 +13,26 @@ from ttsbatch import catalog
 from ttsbatch.minimax.config import ApiConfig, Secret, resolve_api_key, resolve_base_url
 
 
+def target_options() -> Callable:
+    """Where requests go: ``--api-base``, ``--region``, or ``--offline`` (see ``api_target``)."""
+    return _stack(
+        click.option("--api-base", help="API host, e.g. https://api.minimax.io [env MINIMAX_API_BASE]."),
+        click.option(
+            "--region",
+            type=click.Choice(list(catalog.REGION_HOSTS)),
+            help="Pick the API host by region [default: global].",
+        ),
+        click.option(
+            "--offline",
+            is_flag=True,
+            help="Use the bundled fake MiniMax server: no key, no network, no cost.",
+        ),
+    )
+
+
 def api_options(*, timeout_s: float) -> Callable:
-    options = [
+    """``target_options`` plus how long to wait for a reply and how often to retry."""
+    return _stack(
         click.option(
             "--max-retries",
             default=6,
@@ -29,22 +47,16 @@ def api_options(*, timeout_s: float) -> Callable:
             type=click.FloatRange(min=1),
             help="Seconds to wait for one reply.",
         ),
-        click.option("--api-base", help="API host, e.g. https://api.minimax.io [env MINIMAX_API_BASE]."),
-        click.option(
-            "--region",
-            type=click.Choice(list(catalog.REGION_HOSTS)),
-            help="Pick the API host by region [default: global].",
-        ),
-        click.option(
-            "--offline",
-            is_flag=True,
-            help="Use the bundled fake MiniMax server: no key, no network, no cost.",
-        ),
-    ]
+        target_options(),
+    )
+
+
+def _stack(*decorators: Callable) -> Callable:
+    """Apply decorators so ``--help`` lists their options in the order given."""
 
     def decorate(command: Callable) -> Callable:
-        for option in reversed(options):
-            command = option(command)
+        for decorator in reversed(decorators):
+            command = decorator(command)
         return command
 
     return decorate
