@@ -142,7 +142,8 @@ def stages(folder: Path, preset_name: str) -> list[tuple[str, float, float]]:
 
     from ttsbatch import assemble as asm
     from ttsbatch import mp3
-    from ttsbatch.mastering import Analyzer, Applier, codec_shift, excerpt_ranges, plan_master, read_blocks
+    from ttsbatch.mastering import Applier, codec_shift, excerpt_ranges, plan_master
+    from ttsbatch.meter import Analyzer, read_blocks
 
     preset = presets()[preset_name]
     parts = sorted(folder.glob("part*.flac"))

@@ -15,6 +15,7 @@ from test_mastering import speech_like
 
 from ttsbatch import assemble as asm
 from ttsbatch import mastering as m
+from ttsbatch import meter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +52,9 @@ def test_gaps_hold_room_tone_when_asked():
     out = asm.assemble(parts, gaps_s=[1.0], head_s=0.5, room_tone_db=-70.0, rate=44100, channels=2)
     head, gap = out[: int(0.5 * 44100)], out[int(1.5 * 44100) : int(2.5 * 44100)]
     assert 20 * np.log10(np.sqrt(np.mean(head**2))) == pytest.approx(-70, abs=0.5)
-    assert m.analyze(head, 44100).digital_silence_s() == m.analyze(gap, 44100).digital_silence_s() == 0
+    assert (
+        meter.analyze(head, 44100).digital_silence_s() == meter.analyze(gap, 44100).digital_silence_s() == 0
+    )
 
 
 def test_gap_count_is_checked():
@@ -63,7 +66,7 @@ def test_trim_silence_keeps_a_little_of_the_clip_edges():
     voice = speech_like(2, 44100)
     clip = np.concatenate([np.zeros((22050, 1), np.float32), voice, np.zeros((44100, 1), np.float32)])
     trimmed = asm.trim_silence(clip, 44100, keep_s=0.05)
-    assert m.leading_silence_s(trimmed, 44100) == pytest.approx(0.05, abs=0.02)
+    assert meter.leading_silence_s(trimmed, 44100) == pytest.approx(0.05, abs=0.02)
     assert len(trimmed) < len(clip) - 1.3 * 44100
 
 
@@ -97,15 +100,15 @@ def test_loudness_is_normalised_per_file_not_per_part(tmp_path):
         bitrate_kbps=preset.bitrate_kbps, check_qa=True,
     )  # fmt: skip
     samples, rate = decoded(out.path)
-    assert m.integrated_lufs(samples, rate) == pytest.approx(-19.0, abs=0.5)
+    assert meter.integrated_lufs(samples, rate) == pytest.approx(-19.0, abs=0.5)
     assert out.qa["verdict"] == "PASS", out.qa["reasons"]
     assert out.qa["mp3_kbps"] == {128: pytest.approx(len(samples) / 1152, abs=2)}
     # one gain for the whole file: the parts keep their level differences
     level = [
-        m.integrated_lufs(samples[round(a * rate) : round(b * rate)], rate)
+        meter.integrated_lufs(samples[round(a * rate) : round(b * rate)], rate)
         for a, b in zip(out.starts_s, out.ends_s, strict=True)
     ]
-    source = [m.integrated_lufs(*decoded(p)) for p in parts]
+    source = [meter.integrated_lufs(*decoded(p)) for p in parts]
     assert np.diff(level) == pytest.approx(np.diff(source), abs=1.0)
 
 

@@ -15,7 +15,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttsbatch import audio
+from ttsbatch import audio, meter
 from ttsbatch import mastering as m
 from ttsbatch.assemble import assemble
 
@@ -74,7 +74,7 @@ def test_loudness_agrees_with_pyloudnorm(rate, channels):
     x = speech_like(20, rate, seed=rate, channels=channels)
     x[:, -1] *= 0.7  # stereo channels differ
     reference = pyln.Meter(rate).integrated_loudness(x.astype(np.float64))
-    assert m.integrated_lufs(x, rate) == pytest.approx(reference, abs=0.1)
+    assert meter.integrated_lufs(x, rate) == pytest.approx(reference, abs=0.1)
 
 
 @pytest.mark.parametrize("rate", [16000, 22050, 44100, 48000])
@@ -82,14 +82,14 @@ def test_loudness_is_calibrated_on_the_bs1770_reference_tone(rate):
     # BS.1770: a 0 dBFS 997 Hz sine in one channel reads -3.01 LUFS (exact at 48 kHz, where
     # these filters are the standard's coefficients; pyloudnorm reads -3.05 there)
     x = sine(997, 10, rate, amp=1.0)
-    assert m.integrated_lufs(x, rate) == pytest.approx(-3.01, abs=0.01 if rate == 48000 else 0.05)
+    assert meter.integrated_lufs(x, rate) == pytest.approx(-3.01, abs=0.01 if rate == 48000 else 0.05)
 
 
 def test_streaming_in_any_block_sizes_measures_the_same_as_one_block():
     rate = 22050  # 100 ms and 2.5 ms are not whole samples here
     x = speech_like(12, rate, channels=2, seed=3)
-    whole = m.analyze(x, rate)
-    analyzer = m.Analyzer(rate, 2)
+    whole = meter.analyze(x, rate)
+    analyzer = meter.Analyzer(rate, 2)
     rng = np.random.default_rng(0)
     pos = 0
     while pos < len(x):
@@ -101,16 +101,16 @@ def test_streaming_in_any_block_sizes_measures_the_same_as_one_block():
     assert parts.true_peak_dbtp() == pytest.approx(whole.true_peak_dbtp(), abs=1e-4)
     assert parts.rms_dbfs() == pytest.approx(whole.rms_dbfs(), abs=1e-4)
     assert np.allclose(parts.hop_k, whole.hop_k, rtol=1e-4, atol=1e-12)
-    assert len(parts.hop_peak) == m.hop_count(len(x), rate)
+    assert len(parts.hop_peak) == meter.hop_count(len(x), rate)
 
 
 def test_silence_has_no_loudness_and_short_clips_still_do():
-    assert m.integrated_lufs(np.zeros((44100, 1), np.float32), 44100) is None
-    assert m.rms_dbfs(np.zeros((100, 1), np.float32)) is None
-    assert m.sample_peak_db(np.zeros((100, 1), np.float32)) is None
+    assert meter.integrated_lufs(np.zeros((44100, 1), np.float32), 44100) is None
+    assert meter.rms_dbfs(np.zeros((100, 1), np.float32)) is None
+    assert meter.sample_peak_db(np.zeros((100, 1), np.float32)) is None
     short = sine(997, 0.25, 48000, amp=1.0)  # one block shorter than 400 ms: its own mean square
-    assert m.integrated_lufs(short, 48000) == pytest.approx(-3.01, abs=0.05)
-    assert m.integrated_lufs(np.zeros((0, 1), np.float32), 48000) is None
+    assert meter.integrated_lufs(short, 48000) == pytest.approx(-3.01, abs=0.05)
+    assert meter.integrated_lufs(np.zeros((0, 1), np.float32), 48000) is None
 
 
 def test_true_peak_sees_between_samples():
@@ -119,28 +119,29 @@ def test_true_peak_sees_between_samples():
     fade = np.linspace(0, 1, 2000)[:, None]  # no abrupt edges: their ringing is a real overshoot
     x[:2000] *= fade
     x[-2000:] *= fade[::-1]
-    assert m.sample_peak_db(x) == pytest.approx(20 * np.log10(0.5 * np.sqrt(0.5)), abs=0.01)
-    assert m.true_peak_dbtp(x, 44100) == pytest.approx(20 * np.log10(0.5), abs=0.05)
+    assert meter.sample_peak_db(x) == pytest.approx(20 * np.log10(0.5 * np.sqrt(0.5)), abs=0.01)
+    assert meter.true_peak_dbtp(x, 44100) == pytest.approx(20 * np.log10(0.5), abs=0.05)
 
 
 def test_rms_peak_clipping_noise_floor_and_silences():
     rate = 44100
     tone = sine(440, 2, rate, amp=0.5)
-    assert m.rms_dbfs(tone) == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)), abs=0.01)
+    assert meter.rms_dbfs(tone) == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)), abs=0.01)
     clipped = tone * 3
-    assert m.clipped_samples(np.clip(clipped, -1, 1)) > 0 and m.clipped_samples(tone) == 0
+    assert meter.clipped_samples(np.clip(clipped, -1, 1)) > 0 and meter.clipped_samples(tone) == 0
     voice = speech_like(8, rate, seed=1)
     padded = np.concatenate(
         [np.zeros((int(0.6 * rate), 1), np.float32), voice, np.zeros((rate, 1), np.float32)]
     )
     padded += m.room_tone(len(padded), rate, 1, -70.0, seed=2)
-    assert m.noise_floor_db(padded, rate) == pytest.approx(-70, abs=2)
-    assert m.leading_silence_s(padded, rate) == pytest.approx(0.6, abs=0.03)
-    assert m.trailing_silence_s(padded, rate) >= 1.0
-    an = m.analyze(padded, rate)
+    assert meter.noise_floor_db(padded, rate) == pytest.approx(-70, abs=2)
+    assert meter.leading_silence_s(padded, rate) == pytest.approx(0.6, abs=0.03)
+    assert meter.trailing_silence_s(padded, rate) >= 1.0
+    an = meter.analyze(padded, rate)
     assert an.digital_silence_s() == 0
     assert (
-        m.analyze(np.concatenate([voice, np.zeros((rate, 1), np.float32)]), rate).digital_silence_s() >= 1.0
+        meter.analyze(np.concatenate([voice, np.zeros((rate, 1), np.float32)]), rate).digital_silence_s()
+        >= 1.0
     )
 
 
@@ -182,18 +183,18 @@ def test_limiter_holds_true_peak_and_keeps_loudness_on_target():
     for name, target in (("broadcast", -23.0), ("spotify", -14.0)):  # spotify: heavy limiting
         preset = m.PRESETS[name]
         out = m.master(x, rate, preset, encode_as=("wav", 0))
-        assert m.true_peak_dbtp(out, rate) <= preset.limit_db + 0.05
-        assert m.integrated_lufs(out, rate) == pytest.approx(target, abs=0.1)
+        assert meter.true_peak_dbtp(out, rate) <= preset.limit_db + 0.05
+        assert meter.integrated_lufs(out, rate) == pytest.approx(target, abs=0.1)
 
 
 def test_loudness_after_limiting_is_predicted_even_when_the_target_is_out_of_reach():
     rate = 48000
     x = speech_like(30, rate, seed=4)
     x[rate // 2 :: rate] = 0.9  # a click every second keeps the limiter from ever releasing
-    plan = m.plan_master(m.analyze(x, rate), m.PRESETS["spotify"])
+    plan = m.plan_master(meter.analyze(x, rate), m.PRESETS["spotify"])
     out = m.Applier(plan, 1).process(x)
-    assert m.true_peak_dbtp(out, rate) <= m.PRESETS["spotify"].limit_db + 0.05
-    assert m.integrated_lufs(out, rate) == pytest.approx(plan.predicted_db, abs=0.05)
+    assert meter.true_peak_dbtp(out, rate) <= m.PRESETS["spotify"].limit_db + 0.05
+    assert meter.integrated_lufs(out, rate) == pytest.approx(plan.predicted_db, abs=0.05)
     assert plan.predicted_db < -14.0  # the closest plan, not a runaway gain
 
 
@@ -223,7 +224,7 @@ def test_preset_lands_on_target_after_encoding(name):
     mastered = m.master(x, rate, preset)
     data, decoded, got_rate = encode_decode(mastered, rate, preset.format, preset.bitrate_kbps or 192)
     assert got_rate == rate and decoded.shape[1] == preset.channels
-    an = m.analyze(decoded, rate)
+    an = meter.analyze(decoded, rate)
     if preset.measure == "lufs":
         assert an.integrated_lufs() == pytest.approx(preset.target_db, abs=0.5)
         assert an.true_peak_dbtp() <= preset.peak_max_db + 0.1
@@ -255,7 +256,7 @@ def test_qa_fails_with_reasons():
     quiet = speech_like(6, 44100, level_db=-40)  # too quiet, no head or tail, dead air in pauses
     vbr = io.BytesIO()
     sf.write(vbr, quiet, 44100, format="MP3")  # soundfile's default MP3 is VBR
-    report = m.qa_report(m.analyze(quiet, 44100), acx, mp3_kbps=m.mp3_bitrates(vbr.getvalue()))
+    report = m.qa_report(meter.analyze(quiet, 44100), acx, mp3_kbps=m.mp3_bitrates(vbr.getvalue()))
     text = " | ".join(report["reasons"])
     assert report["verdict"] == "FAIL"
     for needle in ("loudness", "head room tone", "tail room tone", "digital silence", "constant"):

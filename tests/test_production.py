@@ -12,7 +12,8 @@ import soundfile as sf
 from conftest import API_KEY, t2a_requests, write_jsonl
 
 from ttsbatch.assemble import read_mp3_tags
-from ttsbatch.mastering import PRESETS, analyze
+from ttsbatch.mastering import PRESETS
+from ttsbatch.meter import analyze
 
 
 def chapter_rows():

@@ -27,18 +27,16 @@ import soundfile as sf
 from ttsbatch import audio, mp3
 from ttsbatch.mastering import (
     PRESETS,
-    Analyzer,
     Applier,
     MasterPlan,
     Preset,
     RoomTone,
-    analyze,
     codec_shift,
     excerpt_ranges,
     plan_master,
     qa_report,
-    read_blocks,
 )
+from ttsbatch.meter import Analyzer, analyze, read_blocks
 
 DURATION_TOLERANCE_S = 0.05
 BLOCK_FRAMES = 1 << 16
@@ -118,7 +116,7 @@ def assemble_to_file(
 ) -> Assembled:
     """Stream parts into one mastered file, written atomically.
 
-    Pass 1 measures the joined stream (``mastering.Analyzer``) and keeps it on disk
+    Pass 1 measures the joined stream (``meter.Analyzer``) and keeps it on disk
     (``_Spill``), pass 2 reads it back and writes gain + limiter + bed, encoded in blocks
     (WAV, FLAC or MP3). Then the file is
     decoded block by block: its duration must equal parts + gaps + head + tail within 50 ms
