@@ -60,6 +60,7 @@ from ttsbatch.audio import write_atomic
 from ttsbatch.manifest import Problem, iter_manifest
 from ttsbatch.minimax.chat import ChatClient, ChatReply, ChatUsage
 from ttsbatch.minimax.config import ConfigError
+from ttsbatch.textsplit import split_text
 
 KINDS = ("podcast", "audiobook", "lines")
 MAX_SPEAKERS = 4
@@ -600,7 +601,6 @@ _CHAPTER = re.compile(
 _HEADING_MAX = 80
 _UNWRAPPED_LINE = 100
 #: a sentence ends after its punctuation and any closing quotes or brackets
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*(?=\s)|[。！？][”’」』）]*")
 
 
 def _inline_markdown(text: str) -> str:
@@ -712,56 +712,6 @@ def _text_chapters(text: str) -> list[_Chapter]:
     return chapters
 
 
-def _sentences(text: str) -> list[str]:
-    out, start = [], 0
-    for m in _SENTENCE_END.finditer(text):
-        out.append(text[start : m.end()].strip())
-        start = m.end()
-    out.append(text[start:].strip())
-    return [s for s in out if s]
-
-
-def _pieces(paragraph: str, max_chars: int) -> list[str]:
-    """A paragraph cut to fit: at sentence ends, then spaces, then anywhere."""
-    if len(paragraph) <= max_chars:
-        return [paragraph]
-    out: list[str] = []
-    for sentence in _sentences(paragraph):
-        if len(sentence) <= max_chars:
-            out.append(sentence.strip())
-            continue
-        words, cur = sentence.split(), ""
-        for word in words:
-            while len(word) > max_chars:
-                if cur:
-                    out.append(cur)
-                    cur = ""
-                out.append(word[:max_chars])
-                word = word[max_chars:]
-            if cur and len(cur) + 1 + len(word) > max_chars:
-                out.append(cur)
-                cur = word
-            else:
-                cur = f"{cur} {word}" if cur else word
-        if cur:
-            out.append(cur)
-    return _pack(out, max_chars, " ")
-
-
-def _pack(parts: list[str], max_chars: int, sep: str) -> list[str]:
-    packed: list[str] = []
-    cur = ""
-    for part in parts:
-        if cur and len(cur) + len(sep) + len(part) > max_chars:
-            packed.append(cur)
-            cur = part
-        else:
-            cur = f"{cur}{sep}{part}" if cur else part
-    if cur:
-        packed.append(cur)
-    return packed
-
-
 def split_book(
     text: str,
     *,
@@ -788,10 +738,10 @@ def split_book(
         numbered = ([(0, front)] if front.paragraphs else []) + list(enumerate(body, 1))
     rows = []
     for number, chapter in numbered:
-        parts: list[str] = []
-        for paragraph in chapter.paragraphs:
-            parts.extend(_pieces(paragraph, max_chars))
-        for p, line in enumerate(_pack(parts, max_chars, "\n"), 1):
+        # the run's own splitter: paragraph, sentence, clause, space; never inside a word,
+        # a pause marker or an inline pronunciation (a newline is MiniMax's paragraph break)
+        pieces = (piece.strip() for piece in split_text("\n".join(chapter.paragraphs), max_chars))
+        for p, line in enumerate((piece for piece in pieces if piece), 1):
             rows.append(
                 {
                     "id": f"ch{number:02d}-{p:03d}",
