@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import API_KEY, assert_no_secret
 
-from ttsbatch import catalog, script
+from ttsbatch import book, catalog, script
 from ttsbatch.cli_script import script_command
 from ttsbatch.manifest import read_manifest
 from ttsbatch.minimax import errors
@@ -317,7 +317,7 @@ It was over.
 
 def test_split_markdown_book():
     paragraphs = "\n\n".join(f"Paragraph {i}. " + "Waves rose and fell. " * 20 for i in range(8))
-    rows = script.split_book(
+    rows = book.split_book(
         MARKDOWN_BOOK.format(long=paragraphs), markdown=True, speaker="N", voice="Calm_Woman", max_chars=1000
     )
     groups = list(dict.fromkeys(r["group"] for r in rows))
@@ -342,7 +342,7 @@ def test_split_plain_text_book():
         "Some front matter.\n\nCHAPTER I\nThe Beginning\n\nIt was a dark and\nstormy night.\n\n"
         "Chapter Two\n\nMorning came.\n\nChapter 3 was never written, the author said in a long aside that goes on.\n"
     )
-    rows = script.split_book(text, markdown=False, speaker="N", voice="Calm_Woman")
+    rows = book.split_book(text, markdown=False, speaker="N", voice="Calm_Woman")
     assert [(r["id"], r["group"]) for r in rows] == [
         ("ch00-001", "Front matter"),
         ("ch01-001", "CHAPTER I. The Beginning"),
@@ -350,10 +350,10 @@ def test_split_plain_text_book():
     ]
     assert rows[1]["text"] == "CHAPTER I. The Beginning\nIt was a dark and stormy night."
     assert "Chapter 3 was never written" in rows[2]["text"]  # a sentence, not a heading
-    long = script.split_book("word " * 3000, markdown=False, speaker="N", voice="v", max_chars=500, title="b")
+    long = book.split_book("word " * 3000, markdown=False, speaker="N", voice="v", max_chars=500, title="b")
     assert {r["group"] for r in long} == {"b"} and all(len(r["text"]) <= 500 for r in long)
     with pytest.raises(ConfigError):
-        script.split_book("\n\n", markdown=False, speaker="N", voice="v")
+        book.split_book("\n\n", markdown=False, speaker="N", voice="v")
 
 
 def test_speakers_option():

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import click
 
-from ttsbatch import catalog
+from ttsbatch import book, catalog
 from ttsbatch import script as scripting
 from ttsbatch.cli_options import api_options, api_target
 from ttsbatch.minimax import errors
@@ -105,8 +105,8 @@ def _read_source(path: Path) -> str:
 @click.option("--lines", "line_count", type=click.IntRange(1, 500), help="About how many lines to write.")
 @click.option(
     "--max-chars",
-    type=click.IntRange(scripting.MIN_MAX_CHARS, catalog.T2A_MAX_CHARS),
-    default=scripting.DEFAULT_MAX_CHARS,
+    type=click.IntRange(book.MIN_MAX_CHARS, catalog.T2A_MAX_CHARS),
+    default=book.DEFAULT_MAX_CHARS,
     show_default=True,
     help="Audiobook splitting: most characters per line (lines break at paragraphs).",
 )
@@ -239,9 +239,9 @@ def _split_book(source: Path, text: str, speakers: dict[str, str], out: Path, op
         )
     ((speaker, voice),) = speakers.items()
     try:
-        rows = scripting.split_book(
+        rows = book.split_book(
             text,
-            markdown=scripting.is_markdown(source),
+            markdown=book.is_markdown(source),
             speaker=speaker,
             voice=voice,
             max_chars=opts["max_chars"],
