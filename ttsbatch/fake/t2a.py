@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,34 +133,47 @@ def _success_body(ex: Exchange, audio_field: str, extra: dict, subtitle_url: str
     }
 
 
-def handle(ex: Exchange) -> None:
+def admit_speech(
+    ex: Exchange, parse_body: Callable[[object, object], T2ARequest]
+) -> tuple[Admission, T2ARequest] | None:
+    """What every speech endpoint does before its own work: check the key, take a slot at
+    the gate (latency, stall, injected fault), parse the body. Returns (admission, request),
+    or None when the reply is already sent or the connection cut."""
     app = ex.app
     cfg = app.config
     auth = bearer_error(ex)
     if auth is not None:
         app.sleep(cfg.latency_ms / 1000)
         reply_error(ex, *auth)
-        return
+        return None
     adm = app.gate.admit("t2a")
     ex.note(fault=adm.fault)
     if app.sleep(adm.delay_s):
         ex.hang_up()
-        return
+        return None
     if adm.fault == "stall" and app.sleep(cfg.stall_s):
         ex.hang_up()  # the server is stopping
-        return
+        return None
 
     # Errors (limits, injected codes) are plain JSON even for stream requests, as under rate limiting.
     if reply_admitted_fault(ex, adm):
-        return
+        return None
 
     try:
         if ex.json_error:
             raise ParamError(2013, "invalid params, request body is not valid JSON")
-        req = parse(ex.json, cfg)
+        return adm, parse_body(ex.json, cfg)
     except ParamError as err:
         reply_error(ex, err.code, err.msg)
+        return None
+
+
+def handle(ex: Exchange) -> None:
+    admitted = admit_speech(ex, parse)
+    if admitted is None:
         return
+    adm, req = admitted
+    app = ex.app
 
     rendered = render(app, req)
     billed = rendered.extra_info["usage_characters"]

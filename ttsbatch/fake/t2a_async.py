@@ -30,7 +30,7 @@ from ttsbatch import catalog
 from ttsbatch.fake.exchange import Exchange, json_bytes
 from ttsbatch.fake.native import bearer_error, reply_error
 from ttsbatch.fake.synth import pause_markers
-from ttsbatch.fake.t2a import render, reply_admitted_fault
+from ttsbatch.fake.t2a import admit_speech, render
 from ttsbatch.fake.t2a_params import PAUSE_MAX_S, PAUSE_MIN_S, ParamError, parse
 
 #: the documented poll limit: at most this many queries per account in any QUERY_WINDOW_S
@@ -201,30 +201,11 @@ def _render_task(app, task: Task, req, truncate: float | None) -> None:
 
 
 def handle_create(ex: Exchange) -> None:
+    admitted = admit_speech(ex, parse_async)
+    if admitted is None:
+        return
+    adm, req = admitted
     app = ex.app
-    cfg = app.config
-    auth = bearer_error(ex)
-    if auth is not None:
-        app.sleep(cfg.latency_ms / 1000)
-        reply_error(ex, *auth)
-        return
-    adm = app.gate.admit("t2a")
-    ex.note(fault=adm.fault)
-    if app.sleep(adm.delay_s):
-        ex.hang_up()
-        return
-    if adm.fault == "stall" and app.sleep(cfg.stall_s):
-        ex.hang_up()
-        return
-    if reply_admitted_fault(ex, adm):
-        return
-    try:
-        if ex.json_error:
-            raise ParamError(2013, "invalid params, request body is not valid JSON")
-        req = parse_async(ex.json, cfg)
-    except ParamError as err:
-        reply_error(ex, err.code, err.msg)
-        return
     if adm.fault == "drop":
         # Decision: the connection is cut before the task exists: nothing created, nothing billed.
         ex.note(status_code=0)
