@@ -288,6 +288,11 @@ def main() -> None:
             ours, before = by_label["MP3 192k encode"], by_label["(baseline: libsndfile MP3 encode)"]
             print(f"MP3 encode: ttsbatch.mp3 {ours:.1f} CPU s/h vs libsndfile {before:.1f}: "
                   f"{before / ours:.1f}x faster")  # fmt: skip
+            core = sum(v for k, v in by_label.items() if k.startswith(("pass ", "plan", "codec", "MP3 192k")))
+            checked = core + by_label["verify: decode the MP3"] + by_label["QA: measure the decoded MP3"]
+            print(f"decode + resample + master + encode: {core:.1f} CPU s/h ({3600 / core:.0f}x); "
+                  f"with the duration check and QA measurement of the file: {checked:.1f} "
+                  f"({3600 / checked:.0f}x)")  # fmt: skip
 
         rows = []
         for name in presets():
