@@ -62,6 +62,8 @@ def test_chapter_cues_start_at_each_lines_chapter_mark_after_preset_padding(run_
     ]
     result = run_cli(write_jsonl(tmp_path / "m.jsonl", rows), "--subtitles", "srt", "--master", "acx")
     assert result.exit_code == 0, result.stderr
+    assert result.report["groups"][0]["subtitles"] == "ch1.srt"
+    assert [i["subtitles"] for i in result.report["items"]] == [None, None]  # inside the chapter's file
     got = cues(result.out_dir / "ch1.srt")
     assert [t for _, _, t in got] == sentences(5)
     marks = read_mp3_tags(result.out_dir / "ch1.mp3")["chapters"]
@@ -77,7 +79,8 @@ def test_webvtt_and_reruns_pay_nothing_once_timings_are_kept(run_cli, server, tm
     manifest = write_jsonl(
         tmp_path / "m.jsonl", [{"id": "a", "text": " ".join(sentences(3)), "voice": "Calm_Woman"}]
     )
-    assert run_cli(manifest, "--subtitles", "vtt").exit_code == 0
+    first = run_cli(manifest, "--subtitles", "vtt")
+    assert first.exit_code == 0 and first.report["items"][0]["subtitles"] == "a.vtt"
     vtt = tmp_path / "out" / "a.vtt"
     assert vtt.read_text().startswith("WEBVTT\n") and len(cues(vtt)) == 3
     assert "00:00:00.000 -->" in vtt.read_text()

@@ -414,6 +414,7 @@ class Pipeline:
                 intact = subtitles.path_for(group.path, group.subtitles).exists()
             if intact and await asyncio.to_thread(file_matches, group.path, out.sha256):
                 entry.update(status=CACHED, file=group.relpath, duration_s=out.duration_s)
+                entry["subtitles"] = subtitles.relpath_for(group.relpath, group.subtitles)
                 results.append(entry)
                 continue
             try:
@@ -438,6 +439,7 @@ class Pipeline:
             entry.update(
                 status=OK,
                 file=group.relpath,
+                subtitles=subtitles.relpath_for(group.relpath, group.subtitles),
                 duration_s=round(done.duration_s, 3),
                 expected_duration_s=round(done.expected_duration_s, 3),
                 qa=done.qa,

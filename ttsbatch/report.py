@@ -8,7 +8,7 @@ import io
 import json
 from pathlib import Path
 
-from ttsbatch import __version__, catalog
+from ttsbatch import __version__, catalog, subtitles
 from ttsbatch.audio import write_atomic
 from ttsbatch.pipeline import CACHED, FAILED, OK, SKIPPED, ItemResult, RunResult
 from ttsbatch.report_html import write_html
@@ -29,6 +29,9 @@ def item_dict(item: ItemResult) -> dict:
         "line": job.line.line_no,
         "status": item.status,
         "file": job.relpath if item.status in (OK, CACHED) else None,
+        "subtitles": subtitles.relpath_for(job.relpath, job.subtitles)
+        if item.status in (OK, CACHED) and job.writes_file
+        else None,
         "voice": job.line.voice,
         "model": job.model,
         "text": job.line.text

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 FORMATS = ("srt", "vtt")
 
@@ -77,6 +77,11 @@ def render(cues: list[Cue], fmt: str) -> str:
 def path_for(audio_path: Path, fmt: str) -> Path:
     """``chapter1.mp3`` -> ``chapter1.srt``: beside the audio, as players look for it."""
     return audio_path.with_suffix(f".{fmt}")
+
+
+def relpath_for(relpath: str, fmt: str | None) -> str | None:
+    """The subtitle file of an output, relative to the output folder (for the report)."""
+    return PurePosixPath(relpath).with_suffix(f".{fmt}").as_posix() if fmt else None
 
 
 def dumps(entries: list) -> bytes:
