@@ -145,10 +145,14 @@ def assemble_to_file(
         analyzer = Analyzer(rate, channels, true_peak=preset.true_peak)
         probe = _Excerpts(excerpt_ranges(round(expected * rate), rate) if fmt == "mp3" else [], channels)
         spill = _Spill(path.parent)
-        for block in stream(marks):
-            analyzer.feed(block)
-            probe.feed(block)
-            spill.write(block)
+        try:
+            for block in stream(marks):
+                analyzer.feed(block)
+                probe.feed(block)
+                spill.write(block)
+        except BaseException:  # a part that does not decode, Ctrl-C: let the temp file go now
+            spill.close()
+            raise
         analysis = analyzer.finish()
         plan = plan_master(analysis, preset)
         if probe.ranges:  # what the MP3 encode does to loudness and peaks, measured on excerpts

@@ -10,7 +10,8 @@ encoder's 576-sample start delay and the last frame's padding as extra silence (
 44.1 kHz), so durations, chapter marks and head room tone drift from what was mastered. The
 tag (the first frame, silent, skipped by decoders) records the frame count, byte count, a
 seek table, the delay and the padding, exactly as LAME's own ``lame_get_lametag_frame`` lays
-them out, so mpg123 (libsndfile), ffmpeg and players decode exactly the samples we fed in.
+them out, so decoders that honour LAME's tag give back exactly the samples we fed in
+(tested with mpg123 inside libsndfile, and with mutagen's length; ffmpeg reads the same tag).
 """
 
 from __future__ import annotations
