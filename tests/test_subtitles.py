@@ -129,6 +129,23 @@ def test_async_long_text_takes_the_timings_from_the_task_file(run_cli, server, t
     assert got[-1][1] <= duration(result.out_dir / "book.wav") + 0.01
 
 
+def test_a_reply_without_timings_fails_the_line_but_keeps_the_paid_audio(run_cli, server_factory, tmp_path):
+    faulty = server_factory(faults={"no_subtitles": 1.0})
+    manifest = write_jsonl(
+        tmp_path / "m.jsonl", [{"id": "a", "text": " ".join(sentences(2)), "voice": "Calm_Woman"}]
+    )
+    result = run_cli(manifest, "--subtitles", "srt", target=faulty)
+    assert result.exit_code == 1
+    (item,) = result.report["items"]
+    assert item["status"] == "failed" and "subtitle_file" in item["error"]["message"]
+    assert item["characters"] > 0 and len(t2a_requests(faulty)) == 1  # billed once, not retried
+    assert not (tmp_path / "out" / "a.mp3").exists()
+    faulty.reset_log()
+    again = run_cli(manifest, target=faulty)  # without --subtitles the kept audio is enough
+    assert again.exit_code == 0 and t2a_requests(faulty) == []
+    assert again.report["items"][0]["status"] == "cached"
+
+
 def test_render_formats_and_bad_timings():
     placed = subtitles.place(
         [(3600.5, subtitles.parse_minimax([{"text": "a --> b", "time_begin": 0, "time_end": 1234}]))]

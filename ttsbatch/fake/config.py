@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from ttsbatch import catalog
 
 #: Fault names that are not MiniMax codes. Any integer code (``"1002"``, ``"1008"``, ...) is a fault too.
-TRANSPORT_FAULTS = ("http429", "http500", "http502", "drop", "truncated_hex", "stall")
+#: no_subtitles: a reply without ``subtitle_file`` although ``subtitle_enable`` asked for it
+TRANSPORT_FAULTS = ("http429", "http500", "http502", "drop", "truncated_hex", "stall", "no_subtitles")
 DOWNLOAD_FAULTS = ("url_404", "url_short")
 VOICE_ENGINES = ("auto", "espeak", "tone")
 

@@ -178,7 +178,7 @@ def handle(ex: Exchange) -> None:
     rendered = render(app, req)
     billed = rendered.extra_info["usage_characters"]
     subtitle_url = None
-    if rendered.subtitles is not None:
+    if rendered.subtitles is not None and adm.fault != "no_subtitles":
         name = app.files.put(json_bytes(rendered.subtitles), "json")
         subtitle_url = app.files.url(ex.base_url, name)
 
