@@ -15,7 +15,7 @@ from test_mastering import speech_like
 
 from ttsbatch import assemble as asm
 from ttsbatch import mastering as m
-from ttsbatch import meter
+from ttsbatch import meter, mp3
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,7 +170,7 @@ def test_mp3_tags_and_chapters_read_back_and_leave_decoding_exact(tmp_path):
         asm.read_mp3_tags(tagged.path)["chapters"] == []
         and decoded(tagged.path)[0].shape == decoded(plain.path)[0].shape
     )
-    assert m.mp3_bitrates(tagged.path).keys() == {192}
+    assert mp3.bitrates(tagged.path).keys() == {192}
 
 
 def test_chapters_are_what_mutagen_reads(tmp_path):

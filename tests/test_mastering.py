@@ -15,7 +15,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttsbatch import audio, meter
+from ttsbatch import audio, meter, mp3
 from ttsbatch import mastering as m
 from ttsbatch.assemble import assemble
 
@@ -247,7 +247,7 @@ def test_acx_output_meets_every_acx_number():
     assert 0.5 <= report["leading_silence_s"] <= 1.0
     assert 1.0 <= report["trailing_silence_s"] <= 5.0
     assert rate == 44100 and decoded.shape[1] == 1
-    assert m.mp3_bitrates(data) == {192: pytest.approx(len(decoded) / 1152, abs=2)}
+    assert mp3.bitrates(data) == {192: pytest.approx(len(decoded) / 1152, abs=2)}
     assert report["verdict"] == "PASS", report["reasons"]
 
 
@@ -256,7 +256,7 @@ def test_qa_fails_with_reasons():
     quiet = speech_like(6, 44100, level_db=-40)  # too quiet, no head or tail, dead air in pauses
     vbr = io.BytesIO()
     sf.write(vbr, quiet, 44100, format="MP3")  # soundfile's default MP3 is VBR
-    report = m.qa_report(meter.analyze(quiet, 44100), acx, mp3_kbps=m.mp3_bitrates(vbr.getvalue()))
+    report = m.qa_report(meter.analyze(quiet, 44100), acx, mp3_kbps=mp3.bitrates(vbr.getvalue()))
     text = " | ".join(report["reasons"])
     assert report["verdict"] == "FAIL"
     for needle in ("loudness", "head room tone", "tail room tone", "digital silence", "constant"):

@@ -162,14 +162,17 @@ def assemble_to_file(
     elif preset.room_tone_db is not None:
         plan = MasterPlan(rate, 0, 0.0, None, preset.room_tone_db, None, None, 0.0)
     applier = Applier(plan, channels, seed=seed) if plan else None
-    second_pass = spill.blocks(channels, block_frames) if spill and spill.whole else None
+    if spill and spill.whole:
+        second_pass = spill.blocks(channels, block_frames)
+    else:  # one pass only, or the temp file gave up: stream the parts (again; marks are pass 1's)
+        second_pass = stream([] if spill else marks)
 
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         with _writer(tmp, fmt, rate, channels, bitrate_kbps) as out:
-            for block in second_pass or stream([] if preset.measure != "none" else marks):
+            for block in second_pass:
                 out.write(applier.process(block) if applier else np.clip(block, -1.0, 1.0))
         frames, report = _decode_check(tmp, expected, preset if check_qa else None, block_frames)
         if tags is not None and fmt == "mp3":

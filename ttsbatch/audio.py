@@ -96,14 +96,14 @@ def encode(audio: Audio, fmt: str, *, bitrate_kbps: int = 192) -> bytes:
     CBR and VBR without a Xing header decodes short in some players)."""
     if fmt not in ENCODINGS:
         raise AudioError(f"unknown output format {fmt!r}")
-    samples = np.clip(audio.samples, -1.0, 1.0)
-    if fmt == "mp3":
+    if fmt == "mp3":  # the MP3 writer clips as it converts to 16 bits
         try:
-            return mp3.encode(samples, audio.sample_rate, bitrate_kbps)
+            return mp3.encode(audio.samples, audio.sample_rate, bitrate_kbps)
         except mp3.Mp3Error as exc:
             raise AudioError(str(exc)) from None
     container, subtype = ENCODINGS[fmt]
     out = io.BytesIO()
+    samples = np.clip(audio.samples, -1.0, 1.0)  # libsndfile would wrap what is over full scale
     sf.write(out, samples, audio.sample_rate, format=container, subtype=subtype)
     return out.getvalue()
 

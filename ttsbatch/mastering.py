@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
@@ -389,13 +388,6 @@ def codec_shift(
 # ------------------------------------------------------------------------ QA ----
 
 
-def mp3_bitrates(source: bytes | str | Path | BinaryIO) -> Counter:
-    """``{kbps: frames}`` of an MP3 (see ``ttsbatch.mp3.bitrates``)."""
-    from ttsbatch import mp3
-
-    return mp3.bitrates(source)
-
-
 def qa(
     samples: np.ndarray,
     rate: int,
@@ -426,7 +418,9 @@ def qa_file(
         for block in read_blocks(f, block_frames):
             analyzer.feed(block)
         is_mp3 = f.format == "MP3"
-    bitrates = mp3_bitrates(path) if is_mp3 else None
+    from ttsbatch import mp3
+
+    bitrates = mp3.bitrates(path) if is_mp3 else None
     return qa_report(
         analyzer.finish(), preset, expected_head_s=expected_head_s, expected_tail_s=expected_tail_s,
         mp3_kbps=bitrates,

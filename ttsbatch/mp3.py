@@ -65,6 +65,16 @@ def standard_bitrate(kbps: int, rate: int) -> int:
     return min(BITRATES[mpeg_version(rate)], key=lambda b: (abs(b - kbps), b))
 
 
+def frame_bytes(version: int, kbps: int, rate: int) -> int:
+    """A Layer III frame's length without the padding byte (MPEG-2/2.5 frames hold half the samples)."""
+    return (144000 if version == 1 else 72000) * kbps // rate
+
+
+def side_info_bytes(version: int, mono: bool) -> int:
+    """Bytes of side information after the 4-byte header (where the Xing/Info tag starts)."""
+    return (17 if mono else 32) if version == 1 else (9 if mono else 17)
+
+
 @dataclass(frozen=True)
 class FrameHeader:
     version: int  # 1 or 2 (2.5 is reported as 2: same frame layout)
@@ -72,15 +82,14 @@ class FrameHeader:
     rate: int
     padding: int
     mono: bool
-    protected: bool  # a 16-bit CRC follows the header
 
     @property
     def length(self) -> int:
-        return (144000 if self.version == 1 else 72000) * self.kbps // self.rate + self.padding
+        return frame_bytes(self.version, self.kbps, self.rate) + self.padding
 
     @property
     def side_info(self) -> int:
-        return (17 if self.mono else 32) if self.version == 1 else (9 if self.mono else 17)
+        return side_info_bytes(self.version, self.mono)
 
 
 def parse_header(head: bytes) -> FrameHeader | None:
@@ -98,7 +107,6 @@ def parse_header(head: bytes) -> FrameHeader | None:
         _HEADER_RATES[version_bits][rate_index],
         (head[2] >> 1) & 1,
         (head[3] >> 6) == 3,
-        not head[1] & 1,
     )
 
 
@@ -182,17 +190,14 @@ class Mp3Writer:
         self._encoder.set_quality(quality)
         self._start = fh.tell()
         version = mpeg_version(rate)
-        slot_bytes = 144000 if version == 1 else 72000
-        self._frame_length = slot_bytes * self.kbps // rate  # +1 in frames with the padding bit
+        self._frame_length = frame_bytes(version, self.kbps, rate)  # +1 in frames with the padding bit
         # The Info frame is as long as an audio frame unless the tag would not fit in one (low
         # bitrates); then it takes the lowest bitrate that holds it, as LAME does for VBR.
-        side_info = (17 if channels == 1 else 32) if version == 1 else (9 if channels == 1 else 17)
+        tag_end = 4 + side_info_bytes(version, channels == 1) + _TAG_BYTES
         self._info_kbps = min(
-            b
-            for b in BITRATES[version]
-            if b >= self.kbps and slot_bytes * b // rate >= 4 + side_info + _TAG_BYTES
+            b for b in BITRATES[version] if b >= self.kbps and frame_bytes(version, b, rate) >= tag_end
         )
-        self._info_length = slot_bytes * self._info_kbps // rate
+        self._info_length = frame_bytes(version, self._info_kbps, rate)
         fh.write(bytes(self._info_length))
         self.samples = 0
         self.frames = 0
