@@ -246,7 +246,11 @@ def test_acx_output_meets_every_acx_number():
     assert report["digital_silence_s"] == 0  # pauses hold room tone, not dead air
     assert 0.5 <= report["leading_silence_s"] <= 1.0
     assert 1.0 <= report["trailing_silence_s"] <= 5.0
-    assert rate == 44100 and decoded.shape[1] == 1
+    # and exactly the padding that went in: the encode adds no delay or padding of its own
+    before = meter.analyze(x, 44100)
+    assert report["leading_silence_s"] == pytest.approx(before.leading_silence_s(), abs=0.015)
+    assert report["trailing_silence_s"] == pytest.approx(before.trailing_silence_s(), abs=0.015)
+    assert rate == 44100 and decoded.shape == x.shape
     assert mp3.bitrates(data) == {192: pytest.approx(len(decoded) / 1152, abs=2)}
     assert report["verdict"] == "PASS", report["reasons"]
 
