@@ -44,7 +44,7 @@ RATE_IN, RATE_OUT, KBPS = 32000, 44100, 192
 
 
 def presets() -> dict:
-    from ttsbatch.mastering import PRESETS
+    from ttsbatch.audio.mastering import PRESETS
 
     return {
         "acx": PRESETS["acx"],  # RMS + sample-peak limiter, room-tone bed
@@ -76,7 +76,7 @@ def _reset_peak() -> None:
 
 
 def child_stream(folder: Path, preset_name: str) -> dict:
-    from ttsbatch import assemble as asm
+    from ttsbatch.audio import assemble as asm
 
     preset = presets()[preset_name]
     parts = sorted(folder.glob("part*.flac"))
@@ -98,7 +98,7 @@ def child_naive(folder: Path, preset_name: str) -> dict:
     import pyloudnorm
     import soxr
 
-    from ttsbatch import audio
+    from ttsbatch.audio import codecs as audio
 
     preset = presets()[preset_name]
     pyloudnorm.Meter(RATE_OUT)  # import cost is not the approach's
@@ -140,10 +140,10 @@ def stages(folder: Path, preset_name: str) -> list[tuple[str, float, float]]:
     """(stage, CPU s, audio s) for each step of the streaming path, in this process."""
     import io
 
-    from ttsbatch import assemble as asm
-    from ttsbatch import mp3
-    from ttsbatch.mastering import Applier, codec_shift, excerpt_ranges, plan_master
-    from ttsbatch.meter import Analyzer, read_blocks
+    from ttsbatch.audio import assemble as asm
+    from ttsbatch.audio import mp3
+    from ttsbatch.audio.mastering import Applier, codec_shift, excerpt_ranges, plan_master
+    from ttsbatch.audio.meter import Analyzer, read_blocks
 
     preset = presets()[preset_name]
     parts = sorted(folder.glob("part*.flac"))

@@ -52,7 +52,7 @@ def texts(n: int) -> list[str]:
 
 def import_floor(repeats: int = 3) -> tuple[float, float]:
     """Best wall time of a bare interpreter start that imports what ``ttsbatch run`` imports."""
-    code = "import ttsbatch.cli, ttsbatch.runner, ttsbatch.pipeline, ttsbatch.progress"
+    code = "import ttsbatch.cli.main, ttsbatch.run.runner, ttsbatch.run.pipeline, ttsbatch.run.progress"
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()

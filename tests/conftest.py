@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ttsbatch.cli import main
+from ttsbatch.cli.main import main
 from ttsbatch.fake import FakeConfig, FakeServer
 
 #: a key that must never show up anywhere: tests grep outputs and files for it

@@ -13,9 +13,9 @@ import pytest
 import soundfile as sf
 from test_mastering import speech_like
 
-from ttsbatch import assemble as asm
-from ttsbatch import mastering as m
-from ttsbatch import meter, mp3
+from ttsbatch.audio import assemble as asm
+from ttsbatch.audio import mastering as m
+from ttsbatch.audio import meter, mp3
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -195,7 +195,7 @@ _RSS_SCRIPT = textwrap.dedent(
     import json, re, sys
     from pathlib import Path
     import numpy as np
-    from ttsbatch import assemble as asm, mastering as m
+    from ttsbatch.audio import assemble as asm, mastering as m
 
     def status(key):
         return int(re.search(key + r":\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1))

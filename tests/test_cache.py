@@ -15,7 +15,7 @@ import soundfile as sf
 from click.testing import CliRunner
 from conftest import API_KEY, assert_no_secret, t2a_requests, write_jsonl
 
-from ttsbatch.cli import main
+from ttsbatch.cli.main import main
 
 
 def rows(n: int, words: dict[int, str] | None = None) -> list[dict]:

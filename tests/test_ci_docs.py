@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from ttsbatch.cli import main
+from ttsbatch.cli.main import main
 
 WORKFLOW = Path(__file__).parent.parent / "docs" / "github-actions-voice-assets.yml"
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from ttsbatch.minimax import errors
-from ttsbatch.minimax.client import MiniMaxClient
 from ttsbatch.minimax.config import ApiConfig, Secret
+from ttsbatch.minimax.speech import MiniMaxClient
 
 BODY = {
     "model": "speech-2.6-hd",

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import API_KEY, t2a_requests, write_jsonl
 
-from ttsbatch.cli import main
+from ttsbatch.cli.main import main
 
 
 @pytest.fixture(autouse=True)

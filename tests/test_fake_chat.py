@@ -15,9 +15,10 @@ import openai
 import pytest
 from conftest import API_KEY
 
-from ttsbatch import catalog, script
 from ttsbatch.fake import FakeConfig, FakeServer
-from ttsbatch.fake import scriptwriter as sw
+from ttsbatch.fake.endpoints import scriptwriter as sw
+from ttsbatch.minimax import catalog
+from ttsbatch.script import generate as script
 
 MODEL = catalog.DEFAULT_CHAT_MODEL
 BRIEF = [{"role": "user", "content": "A podcast about urban beekeeping"}]

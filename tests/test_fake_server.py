@@ -20,11 +20,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ttsbatch import catalog
-from ttsbatch.audio import decode
-from ttsbatch.fake import FakeConfig, FakeServer, espeak
+from ttsbatch.audio.codecs import decode
+from ttsbatch.fake import FakeConfig, FakeServer
 from ttsbatch.fake.faults import RateLimiter
 from ttsbatch.fake.reqlog import LOG_FIELDS
+from ttsbatch.fake.voice import espeak
+from ttsbatch.minimax import catalog
 
 KEY = "sk-fake-server-test-key-never-logged"
 T2A = catalog.T2A_PATH

@@ -12,11 +12,10 @@ import pytest
 import soundfile as sf
 from conftest import API_KEY
 
-from ttsbatch import catalog
-from ttsbatch.minimax import errors
-from ttsbatch.minimax.client import MiniMaxClient
+from ttsbatch.minimax import catalog, errors
 from ttsbatch.minimax.config import ApiConfig, Secret
 from ttsbatch.minimax.long_text import AsyncTaskError, async_body, synthesize_long, unpack_task_tar
+from ttsbatch.minimax.speech import MiniMaxClient
 
 QUERY = catalog.T2A_ASYNC_QUERY_PATH
 SENTENCE = "The quick brown fox jumps over the lazy dog, then rests in the shade. "

@@ -16,15 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ttsbatch import catalog, manifest
-from ttsbatch.manifest import (
-    KNOWN_FIELDS,
-    Line,
-    ManifestError,
-    Problem,
-    iter_manifest,
-    read_manifest,
-)
+from ttsbatch.manifest import read as manifest
+from ttsbatch.manifest.read import KNOWN_FIELDS, Line, ManifestError, Problem, iter_manifest, read_manifest
+from ttsbatch.minimax import catalog
 
 FORMATS = ["csv", "jsonl"]
 

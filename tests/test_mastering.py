@@ -15,9 +15,10 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttsbatch import audio, meter, mp3
-from ttsbatch import mastering as m
-from ttsbatch.assemble import assemble
+from ttsbatch.audio import codecs as audio
+from ttsbatch.audio import mastering as m
+from ttsbatch.audio import meter, mp3
+from ttsbatch.audio.assemble import assemble
 
 
 def speech_like(

@@ -13,7 +13,8 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttsbatch import audio, mp3
+from ttsbatch.audio import codecs as audio
+from ttsbatch.audio import mp3
 
 
 def tone(frames: int, rate: int, channels: int, hz: float = 440.0) -> np.ndarray:

@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 from conftest import API_KEY, t2a_requests, write_jsonl
 
-from ttsbatch.assemble import read_mp3_tags
-from ttsbatch.mastering import PRESETS
-from ttsbatch.meter import analyze
+from ttsbatch.audio.assemble import read_mp3_tags
+from ttsbatch.audio.mastering import PRESETS
+from ttsbatch.audio.meter import analyze
 
 
 def chapter_rows():
@@ -147,7 +147,7 @@ def test_podcast_scripts_renders_and_joins_one_episode(server, tmp_path):
 
     from click.testing import CliRunner
 
-    from ttsbatch.cli import main
+    from ttsbatch.cli.main import main
 
     env = {"MINIMAX_API_KEY": API_KEY, "MINIMAX_API_BASE": server.base_url, "MINIMAX_API_HOST": None}
     out = tmp_path / "ep"

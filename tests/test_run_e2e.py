@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from conftest import API_KEY, assert_no_secret, t2a_requests, write_jsonl
 
-from ttsbatch import catalog
+from ttsbatch.minimax import catalog
 
 LINES = [
     {"id": "a", "text": "The first line is short.", "voice": "English_expressive_narrator"},
@@ -229,7 +229,7 @@ def test_unknown_voice_fails_only_that_line(run_cli, tmp_path, server):
 def test_offline_mode_needs_no_key(tmp_path):
     from click.testing import CliRunner
 
-    from ttsbatch.cli import main
+    from ttsbatch.cli.main import main
 
     manifest = write_jsonl(tmp_path / "o.jsonl", LINES[:1])
     out = tmp_path / "offline"

@@ -16,13 +16,14 @@ import pytest
 from click.testing import CliRunner
 from conftest import API_KEY, assert_no_secret
 
-from ttsbatch import book, catalog, script
-from ttsbatch.cli_script import script_command
-from ttsbatch.manifest import read_manifest
-from ttsbatch.minimax import errors
+from ttsbatch.cli.script import script_command
+from ttsbatch.manifest.read import read_manifest
+from ttsbatch.minimax import catalog, errors
 from ttsbatch.minimax.chat import APIS, ChatClient, ChatUsage, split_thinking
 from ttsbatch.minimax.config import ApiConfig, ConfigError, Secret
-from ttsbatch.retry import RetryPolicy
+from ttsbatch.minimax.retry import RetryPolicy
+from ttsbatch.script import book
+from ttsbatch.script import generate as script
 
 SPEAKERS = {"Host": "English_Trustworthy_Man", "Guest": "Wise_Woman"}
 FAST = RetryPolicy(max_retries=3, base_s=0.01)

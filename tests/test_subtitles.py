@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 from conftest import t2a_requests, write_jsonl
 
-from ttsbatch import subtitles
-from ttsbatch.assemble import read_mp3_tags
+from ttsbatch.audio import subtitles
+from ttsbatch.audio.assemble import read_mp3_tags
 
 CUE = re.compile(
     r"(\d\d):(\d\d):(\d\d)[,.](\d{3}) --> (\d\d):(\d\d):(\d\d)[,.](\d{3})\n(.+?)(?:\n\n|\n?$)", re.S

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttsbatch import catalog
-from ttsbatch.textsplit import GROUP, MARKER, edge_pauses, split_text
+from ttsbatch.manifest.textsplit import GROUP, MARKER, edge_pauses, split_text
+from ttsbatch.minimax import catalog
 
 
 def cuts(parts: list[str]) -> list[int]:

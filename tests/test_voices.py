@@ -8,8 +8,8 @@ import httpx
 from click.testing import CliRunner
 from conftest import API_KEY
 
-from ttsbatch import catalog
-from ttsbatch.cli import main
+from ttsbatch.cli.main import main
+from ttsbatch.minimax import catalog
 
 
 def voices(server, *args, env=None):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ttsbatch import catalog
+from ttsbatch.minimax import catalog
 
 #: Fault names that are not MiniMax codes. Any integer code (``"1002"``, ``"1008"``, ...) is a fault too.
 #: no_subtitles: a reply without ``subtitle_file`` although ``subtitle_enable`` asked for it

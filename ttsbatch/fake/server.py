@@ -18,21 +18,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from ttsbatch.fake.config import FakeConfig
+from ttsbatch.fake.endpoints.files import FileStore
 from ttsbatch.fake.exchange import ClientGone, Exchange, Router
 from ttsbatch.fake.faults import Gate
-from ttsbatch.fake.files import FileStore
 from ttsbatch.fake.reqlog import RequestLog, new_entry
-from ttsbatch.fake.synth import Synthesizer
+from ttsbatch.fake.voice.synth import Synthesizer
 
 #: add a module here (with a ``register(app)`` function) to serve a new endpoint
 ENDPOINT_MODULES = (
-    "ttsbatch.fake.t2a",
-    "ttsbatch.fake.voices",
-    "ttsbatch.fake.t2a_async",
-    "ttsbatch.fake.files",
-    "ttsbatch.fake.control",
-    "ttsbatch.fake.chat",
-    "ttsbatch.fake.messages",
+    "ttsbatch.fake.endpoints.t2a",
+    "ttsbatch.fake.endpoints.voices",
+    "ttsbatch.fake.endpoints.t2a_async",
+    "ttsbatch.fake.endpoints.files",
+    "ttsbatch.fake.endpoints.control",
+    "ttsbatch.fake.endpoints.chat",
+    "ttsbatch.fake.endpoints.messages",
 )
 
 MAX_BODY = 16 * 1024 * 1024

@@ -41,11 +41,10 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from ttsbatch import catalog
-from ttsbatch.minimax import errors
+from ttsbatch.minimax import catalog, errors
 from ttsbatch.minimax.config import ApiConfig
+from ttsbatch.minimax.retry import RetryPolicy
 from ttsbatch.minimax.transport import read_capped, transport_errors
-from ttsbatch.retry import RetryPolicy
 
 APIS = {"chat": catalog.CHAT_PATH, "messages": catalog.MESSAGES_PATH}
 ANTHROPIC_VERSION = "2023-06-01"

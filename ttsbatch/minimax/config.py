@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ttsbatch import catalog
+from ttsbatch.minimax import catalog
 
 KEY_ENV = "MINIMAX_API_KEY"
 BASE_ENVS = ("MINIMAX_API_BASE", "MINIMAX_API_HOST")

@@ -8,7 +8,7 @@ not decode), becomes one of these. Messages never contain the API key.
 
 from __future__ import annotations
 
-from ttsbatch import catalog
+from ttsbatch.minimax import catalog
 
 
 class MiniMaxError(Exception):

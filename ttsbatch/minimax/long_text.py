@@ -20,9 +20,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
 
-from ttsbatch import catalog
-from ttsbatch.minimax import errors
-from ttsbatch.minimax.client import MAX_DOWNLOAD_BYTES, MiniMaxClient, SpeechResult, parse_native
+from ttsbatch.minimax import catalog, errors
+from ttsbatch.minimax.speech import MAX_DOWNLOAD_BYTES, MiniMaxClient, SpeechResult, parse_native
 
 #: the documented poll limit is 10 per second; a little under it absorbs scheduling jitter
 QUERY_MIN_INTERVAL_S = 0.12

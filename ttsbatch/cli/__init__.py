@@ -1,0 +1,1 @@
+"""The command line: click commands only (options in, calls out, exit codes)."""

@@ -1,0 +1,5 @@
+"""``python -m ttsbatch.cli`` = ``ttsbatch``."""
+
+from ttsbatch.cli.main import main
+
+main()

@@ -1,0 +1,284 @@
+"""``ttsbatch script``: a brief (or a book) in, an editable manifest plus ``.script.json`` out.
+
+Options in, calls into ``ttsbatch.script`` out. Exit codes follow ``ttsbatch run``: 0 the
+manifest was written; 1 the model's answer could not be used or the API failed after its
+retries (nothing written); 2 bad invocation (nothing sent, nothing written: an existing
+manifest without ``--force`` is one); 3 an account-level stop (401/403, balance, quota);
+130 interrupted. The API key is never printed.
+
+Decisions where the brief was silent:
+
+- ``--from FILE`` is the brief for ``podcast``/``lines``, and the book for ``audiobook``
+  (split locally, no LLM, one speaker). ``--kind audiobook --prompt …`` has the LLM write one.
+- Streaming is on by default: a long think then never leaves the connection idle for
+  minutes, and ``--timeout`` applies between chunks.
+- The default ``--timeout`` is 300 s (a non-streamed reply arrives only when all thinking
+  is done); ``--max-tokens`` defaults to 16384 (thinking plus answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+import click
+
+from ttsbatch.cli.options import api_options, api_target
+from ttsbatch.minimax import catalog, errors
+from ttsbatch.minimax.chat import APIS
+from ttsbatch.minimax.config import ApiConfig, ConfigError
+from ttsbatch.script import book
+from ttsbatch.script import generate as scripting
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _read_source(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        _fail(f"{path}: cannot read it: {exc.strerror or exc}", EXIT_USAGE)
+    except UnicodeDecodeError as exc:
+        _fail(f"{path}: expected UTF-8 text, got the invalid byte 0x{exc.object[exc.start]:02X}", EXIT_USAGE)
+    raise AssertionError  # unreachable: _fail exits
+
+
+@click.command(name="script")
+@click.option("--prompt", help="What the script is about (the brief).")
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the brief from FILE; with --kind audiobook, the book (text or Markdown) to split.",
+)
+@click.option(
+    "--kind", type=click.Choice(scripting.KINDS), default="podcast", show_default=True, help="What to write."
+)
+@click.option(
+    "--speakers",
+    help="Speaker=VOICE pairs, 1 to 4: Host=English_Trustworthy_Man,Guest=Wise_Woman "
+    "[default: Host and Guest for podcasts, one narrator otherwise].",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Manifest to write (.jsonl, or .csv/.tsv); FILE.script.json is written beside it.",
+)
+@click.option(
+    "--api",
+    type=click.Choice(list(APIS)),
+    default="chat",
+    show_default=True,
+    help="chat = /v1/chat/completions (OpenAI-style); messages = /anthropic/v1/messages.",
+)
+@click.option(
+    "--model",
+    type=click.Choice(list(catalog.CHAT_MODELS)),
+    default=catalog.DEFAULT_CHAT_MODEL,
+    show_default=True,
+    help="Text model.",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(1, catalog.CHAT_MODELS[catalog.DEFAULT_CHAT_MODEL].context_tokens),
+    default=scripting.DEFAULT_MAX_TOKENS,
+    show_default=True,
+    help="Most tokens the model may spend, thinking included.",
+)
+@click.option(
+    "--temperature",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Sampling temperature, in (0, 1].",
+)
+@click.option("--language", help="Language to write in, e.g. English, French, Chinese.")
+@click.option("--lines", "line_count", type=click.IntRange(1, 500), help="About how many lines to write.")
+@click.option(
+    "--max-chars",
+    type=click.IntRange(book.MIN_MAX_CHARS, catalog.T2A_MAX_CHARS),
+    default=book.DEFAULT_MAX_CHARS,
+    show_default=True,
+    help="Audiobook splitting: most characters per line (lines break at paragraphs).",
+)
+@click.option("--stream/--no-stream", default=True, show_default=True, help="Stream the model's reply.")
+@api_options(timeout_s=300.0)
+@click.option("--force", is_flag=True, help="Replace an existing manifest (and its .script.json).")
+@click.option("--seed", type=int, default=None, hidden=True, help="Seed for retry jitter (tests).")
+def script_command(**opts) -> None:
+    """Write a script as a manifest: an LLM drafts it from --prompt/--from, or a book is split.
+
+    Edit the manifest, then render it with `ttsbatch run MANIFEST`."""
+    kind: str = opts["kind"]
+    out: Path = opts["out"]
+    if bool(opts["prompt"]) == bool(opts["source"]):
+        _fail("give the brief with exactly one of --prompt TEXT or --from FILE", EXIT_USAGE)
+    try:
+        speakers = scripting.parse_speakers(opts["speakers"], kind)
+        scripting.check_output(out, opts["force"])
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    source: Path | None = opts["source"]
+    brief = _read_source(source) if source else opts["prompt"]
+    if not brief.strip():
+        _fail(f"{source or '--prompt'}: the brief is empty", EXIT_USAGE)
+
+    if kind == "audiobook" and source is not None:
+        _split_book(source, brief, speakers, out, opts)
+        return
+
+    with contextlib.ExitStack() as stack:
+        try:
+            api = stack.enter_context(api_target(opts["offline"], opts["api_base"], opts["region"]))
+        except ConfigError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        try:
+            result = asyncio.run(_generate(api, brief, speakers, opts))
+        except KeyboardInterrupt:
+            _fail("interrupted; nothing was written", EXIT_INTERRUPTED)
+        except scripting.ScriptError as exc:
+            _fail(str(exc), EXIT_FAILED)
+        except errors.MiniMaxError as exc:
+            advice = f"\n  {exc.advice}" if exc.advice else ""
+            trace = f" (trace_id {exc.trace_id})" if exc.trace_id else ""
+            # a server could echo what it was sent: never let the key reach the terminal
+            message = exc.message.replace(api.api_key.reveal(), "***") if api.api_key else exc.message
+            if isinstance(exc, errors.RunError):
+                _fail(
+                    f"{message}{trace}{advice}\nThe request was refused; nothing was written.", EXIT_STOPPED
+                )
+            _fail(f"{message}{trace}{advice}\nNothing was written.", EXIT_FAILED)
+        settings = {
+            "max_tokens": opts["max_tokens"],
+            "temperature": opts["temperature"],
+            "language": opts["language"],
+            "lines": opts["line_count"],
+            "stream": opts["stream"],
+        }
+        record = scripting.script_record(
+            kind=kind,
+            prompt=brief,
+            source=str(source) if source else None,
+            speakers=speakers,
+            manifest=out,
+            rows=result.rows,
+            result=result,
+            api=opts["api"],
+            api_base=api.base_url,
+            offline=opts["offline"],
+            settings=settings,
+        )
+    _write(out, result.rows, record, opts["force"])
+    u = result.usage
+    thinking = f" ({u.reasoning_tokens:,} thinking)" if u.reasoning_tokens else ""
+    offline = " (offline: what the real API would charge)" if opts["offline"] else ""
+    click.echo(
+        f"wrote {out} ({len(result.rows)} lines, {len(speakers)} speaker(s)) and "
+        f"{scripting.script_json_path(out).name}: {u.input_tokens:,} input + {u.output_tokens:,} output "
+        f"tokens{thinking}, ${result.cost_usd:.4f}{offline}",
+        err=True,
+    )
+    click.echo(f"edit it, then render it with: ttsbatch run {out}", err=True)
+
+
+async def _generate(
+    api: ApiConfig, brief: str, speakers: dict[str, str], opts: dict
+) -> scripting.ScriptResult:
+    from ttsbatch.minimax.retry import RetryPolicy
+
+    def on_retry(exc: errors.MiniMaxError, attempt: int, delay: float) -> None:
+        click.echo(
+            f"{exc.message}; retrying in {delay:.1f} s (retry {attempt} of {opts['max_retries']})", err=True
+        )
+
+    def on_reask(reason: str) -> None:
+        click.echo(f"the answer was not usable JSON ({reason}); asking once more", err=True)
+
+    click.echo(
+        f"script: asking {opts['model']} via {APIS[opts['api']]} at {api.base_url}",
+        err=True,
+    )
+    async with scripting.ChatClient(
+        api,
+        api=opts["api"],
+        timeout=opts["timeout"],
+        retry=RetryPolicy(max_retries=opts["max_retries"]),
+        seed=opts["seed"],
+        on_retry=on_retry,
+    ) as client:
+        return await scripting.generate(
+            client,
+            kind=opts["kind"],
+            brief=brief,
+            speakers=speakers,
+            fmt=scripting.output_format(opts["out"]),
+            model=opts["model"],
+            max_tokens=opts["max_tokens"],
+            temperature=opts["temperature"],
+            language=opts["language"],
+            lines=opts["line_count"],
+            stream=opts["stream"],
+            on_reask=on_reask,
+        )
+
+
+def _split_book(source: Path, text: str, speakers: dict[str, str], out: Path, opts: dict) -> None:
+    if len(speakers) != 1:
+        _fail(
+            f"--kind audiobook --from FILE splits the book for one narrator; --speakers gave {len(speakers)}",
+            EXIT_USAGE,
+        )
+    ((speaker, voice),) = speakers.items()
+    try:
+        rows = book.split_book(
+            text,
+            markdown=book.is_markdown(source),
+            speaker=speaker,
+            voice=voice,
+            max_chars=opts["max_chars"],
+            title=source.stem,
+        )
+    except ConfigError as exc:
+        _fail(f"{source}: {exc}", EXIT_USAGE)
+    problems = scripting.validate_rows(rows, scripting.output_format(out))
+    if problems:
+        shown = "".join(f"\n  {p}" for p in problems[:50])
+        _fail(
+            f"{source}: the split book has {len(problems)} problem(s); nothing was written:{shown}",
+            EXIT_USAGE,
+        )
+    record = scripting.script_record(
+        kind="audiobook",
+        prompt=None,
+        source=str(source),
+        speakers=speakers,
+        manifest=out,
+        rows=rows,
+        settings={"max_chars": opts["max_chars"]},
+    )
+    _write(out, rows, record, opts["force"])
+    groups = len({r["group"] for r in rows})
+    click.echo(
+        f"wrote {out} ({len(rows)} lines in {groups} chapter(s), no LLM used) and "
+        f"{scripting.script_json_path(out).name}",
+        err=True,
+    )
+    click.echo(f"edit it, then render it with: ttsbatch run {out}", err=True)
+
+
+def _write(out: Path, rows: list[dict], record: dict, force: bool) -> None:
+    try:
+        scripting.write_outputs(out, rows, record, force=force)
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except OSError as exc:
+        _fail(f"{out}: cannot write it: {exc.strerror or exc}", EXIT_FAILED)

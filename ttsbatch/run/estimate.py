@@ -1,0 +1,110 @@
+"""What a run would do and cost, decided from the manifest and the ledger alone: no request.
+
+Each job is ``cached`` (its file is intact), ``reencode`` (its paid source audio is kept;
+only local work), ``duplicate`` (another line in this run pays for the same sound) or
+``render`` (a paid request). Characters follow MiniMax's billing rule.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ttsbatch.audio import subtitles
+from ttsbatch.minimax import catalog
+from ttsbatch.run.ledger import Ledger, file_matches
+from ttsbatch.run.plan import Job, Part
+
+#: assumed reply latency when estimating wall time (MiniMax speech typically answers in 1-3 s)
+ASSUMED_LATENCY_S = 2.0
+
+
+def classify(jobs: list[Job], ledger: Ledger | None, *, force: bool = False) -> list[tuple[str, list[Part]]]:
+    """Per job: its state and the parts it would pay for."""
+    seen: set[str] = set()
+    result = []
+    for job in jobs:
+        if ledger is not None and not force:
+            out = ledger.output(job.relpath)
+            intact = (
+                out is not None and out.output_key == job.output_key and file_matches(job.path, out.sha256)
+            )
+            if intact and (not job.subtitles or subtitles.path_for(job.path, job.subtitles).exists()):
+                result.append(("cached", []))
+                continue
+        to_pay, kept = [], 0
+        for part in job.parts:
+            src = ledger.source(part.source_key) if ledger is not None and not force else None
+            if part.wants_subtitles and ledger is not None and ledger.subtitles(part.source_key) is None:
+                src = None  # kept without timings: the run asks again, so the estimate does
+            if src is not None and file_matches(src.path, src.sha256):
+                kept += 1
+            elif part.source_key not in seen:
+                to_pay.append(part)
+            seen.add(part.source_key)
+        if to_pay:
+            state = "render"
+        elif kept == len(job.parts):
+            state = "reencode"
+        else:
+            state = "duplicate"
+        result.append((state, to_pay))
+    return result
+
+
+def estimate(
+    jobs: list[Job], ledger: Ledger | None, *, rpm: float, concurrency: int, force: bool = False
+) -> dict:
+    classified = classify(jobs, ledger, force=force)
+    per_model: dict[str, dict] = defaultdict(
+        lambda: {"lines": 0, "requests": 0, "characters": 0, "cost_usd": 0.0}
+    )
+    audio_s = 0.0
+    for job, (_state, to_pay) in zip(jobs, classified, strict=True):
+        if not to_pay:
+            continue
+        m = per_model[job.model]
+        m["lines"] += 1
+        m["requests"] += len(to_pay)
+        chars = sum(p.estimated_characters for p in to_pay)
+        m["characters"] += chars
+        m["cost_usd"] += catalog.speech_cost_usd(chars, job.model)
+        audio_s += chars / catalog.CHARS_PER_SECOND / job.speed
+    states = [state for state, _ in classified]
+    calls = sum(m["requests"] for m in per_model.values())
+    by_rate = calls * 60.0 / rpm if calls else 0.0
+    by_concurrency = calls * ASSUMED_LATENCY_S / concurrency
+    return {
+        "lines": len(jobs),
+        "to_render": states.count("render"),
+        "requests": calls,
+        "cached": states.count("cached"),
+        "reencode": states.count("reencode"),
+        "duplicates": states.count("duplicate"),
+        "characters": sum(m["characters"] for m in per_model.values()),
+        "cost_usd": round(sum(m["cost_usd"] for m in per_model.values()), 6),
+        "by_model": {k: {**v, "cost_usd": round(v["cost_usd"], 6)} for k, v in sorted(per_model.items())},
+        "audio_s": round(audio_s, 1),
+        "wall_s": round(max(by_rate, by_concurrency), 1),
+        "rpm": rpm,
+        "lines_detail": [
+            {
+                "id": j.id,
+                "state": state,
+                "characters": sum(p.estimated_characters for p in to_pay),
+                "model": j.model,
+            }
+            for j, (state, to_pay) in zip(jobs, classified, strict=True)
+        ],
+    }
+
+
+def estimate_text(est: dict) -> str:
+    lines = [
+        f"{est['lines']} lines: {est['to_render']} to render ({est['requests']} requests), {est['cached']} cached, "
+        f"{est['reencode']} re-encoded from kept audio, {est['duplicates']} duplicates",
+        f"≈ {est['characters']} billed characters · ${est['cost_usd']:.4f} · ≈ {est['audio_s']:.0f} s of audio · "
+        f"≈ {est['wall_s']:.0f} s at {est['rpm']:g} RPM",
+    ]
+    for model, m in est["by_model"].items():
+        lines.append(f"  {model}: {m['lines']} lines, {m['characters']} chars, ${m['cost_usd']:.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,279 @@
+"""The run journal: a SQLite database in the output folder that makes paying twice impossible.
+
+Three tables, one question each:
+
+- ``requests``: every paid call, journaled as ``sent`` *before* it leaves and as ``paid`` the
+  moment the reply arrives (before decoding), with billed characters, cost, trace_id, errors.
+- ``sources``: paid audio kept as MiniMax sent it (``.ttsbatch/audio/<key>.<fmt>``), by the
+  source key (everything that changes what MiniMax renders). A later run, or a second line
+  with the same key, re-uses it instead of paying again.
+- ``outputs``: the files written, by path, with the output key (source key + post-processing)
+  and a SHA-256, so an intact file is recognised as done without decoding it.
+
+One connection, used from the event loop thread only (file hashing and writing are
+separate functions that may run in threads) (after simonw/llm's log-every-call): WAL and
+``synchronous=NORMAL`` keep each write well under a millisecond, and a crash loses at most
+the row being written, never an earlier one. The API key is never given to this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ttsbatch.files import write_atomic
+
+LEDGER_DIRNAME = ".ttsbatch"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    line_id TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    model TEXT NOT NULL,
+    state TEXT NOT NULL,             -- sent | paid | failed
+    sent_at REAL NOT NULL,
+    returned_at REAL,
+    billed_characters INTEGER,
+    cost_usd REAL,
+    trace_id TEXT,
+    error_code INTEGER,
+    error_kind TEXT,
+    error_message TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_by_key ON requests(source_key);
+CREATE TABLE IF NOT EXISTS sources (
+    source_key TEXT PRIMARY KEY,
+    path TEXT NOT NULL,              -- relative to the ledger folder
+    api_format TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    billed_characters INTEGER,
+    audio_length_ms REAL,
+    trace_id TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    relpath TEXT PRIMARY KEY,
+    output_key TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    duration_s REAL,
+    sample_rate INTEGER,
+    channels INTEGER,
+    written_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    report TEXT                      -- the run's report.json, for `ttsbatch report`
+);
+"""
+
+
+def file_matches(path: Path, sha256: str) -> bool:
+    """The file is there and byte-for-byte what was recorded. Reads the file: use a thread."""
+    return path.is_file() and sha256_file(path) == sha256
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Source:
+    source_key: str
+    path: Path
+    api_format: str
+    sha256: str
+    billed_characters: int | None
+    audio_length_ms: float | None
+    trace_id: str | None
+
+
+@dataclass(frozen=True)
+class Output:
+    relpath: str
+    output_key: str
+    source_key: str
+    sha256: str
+    duration_s: float | None
+    sample_rate: int | None
+    channels: int | None
+
+
+class Ledger:
+    def __init__(self, out_dir: Path) -> None:
+        self.folder = out_dir / LEDGER_DIRNAME
+        self.audio_folder = self.folder / "audio"
+        self.audio_folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / "ledger.sqlite"
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    @classmethod
+    def open_existing(cls, out_dir: Path) -> Ledger | None:
+        return cls(out_dir) if (out_dir / LEDGER_DIRNAME / "ledger.sqlite").exists() else None
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ----------------------------------------------------------- requests --
+
+    def journal_sent(self, run_id: str, line_id: str, source_key: str, model: str) -> int:
+        cur = self.db.execute(
+            "INSERT INTO requests (run_id, line_id, source_key, model, state, sent_at) VALUES (?, ?, ?, ?, 'sent', ?)",
+            (run_id, line_id, source_key, model, time.time()),
+        )
+        return int(cur.lastrowid)
+
+    def journal_paid(self, request_id: int, billed: int, cost_usd: float, trace_id: str | None) -> None:
+        self.db.execute(
+            "UPDATE requests SET state='paid', returned_at=?, billed_characters=?, cost_usd=?, trace_id=? WHERE id=?",
+            (time.time(), billed, cost_usd, trace_id, request_id),
+        )
+
+    def journal_failed(
+        self, request_id: int, error: dict, trace_id: str | None, *, billed: int = 0, cost_usd: float = 0.0
+    ) -> None:
+        """A failed attempt; ``billed`` > 0 when the reply was paid for but unusable."""
+        self.db.execute(
+            "UPDATE requests SET state='failed', returned_at=?, trace_id=?, error_code=?, error_kind=?, error_message=?,"
+            " billed_characters=?, cost_usd=? WHERE id=?",
+            (
+                time.time(),
+                trace_id,
+                error.get("code"),
+                error.get("kind"),
+                error.get("message"),
+                billed,
+                cost_usd,
+                request_id,
+            ),
+        )
+
+    def request_count(self, state: str | None = None) -> int:
+        if state is None:
+            return int(self.db.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM requests WHERE state=?", (state,)).fetchone()[0])
+
+    # ------------------------------------------------------------ sources --
+
+    def save_source_file(self, source_key: str, data: bytes, api_format: str, **meta) -> Source:
+        """Write paid audio to the ledger folder (atomically). File work only, so it may run
+        in a thread; ``record_source`` then journals it from the loop."""
+        path = self.audio_folder / f"{source_key}.{api_format}"
+        write_atomic(path, data)
+        return Source(source_key, path, api_format, hashlib.sha256(data).hexdigest(), **meta)
+
+    def record_source(self, src: Source) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                src.source_key,
+                str(src.path.relative_to(self.folder)),
+                src.api_format,
+                src.sha256,
+                src.billed_characters,
+                src.audio_length_ms,
+                src.trace_id,
+                time.time(),
+            ),
+        )
+
+    def source(self, source_key: str) -> Source | None:
+        """The journaled source for a key (check the file with ``file_matches`` before use)."""
+        row = self.db.execute("SELECT * FROM sources WHERE source_key=?", (source_key,)).fetchone()
+        if row is None:
+            return None
+        return Source(
+            source_key,
+            self.folder / row["path"],
+            row["api_format"],
+            row["sha256"],
+            row["billed_characters"],
+            row["audio_length_ms"],
+            row["trace_id"],
+        )
+
+    def save_subtitles(self, source_key: str, entries: list) -> None:
+        """MiniMax's sentence timings for a source, kept beside its audio (file work only)."""
+        from ttsbatch.audio.subtitles import dumps
+
+        write_atomic(self._subtitles_path(source_key), dumps(entries))
+
+    def subtitles(self, source_key: str) -> list | None:
+        """The kept timings for a source, or None when they were never asked for (or are unreadable)."""
+        try:
+            entries = json.loads(self._subtitles_path(source_key).read_bytes())
+        except (OSError, ValueError):
+            return None
+        return entries if isinstance(entries, list) else None
+
+    def _subtitles_path(self, source_key: str) -> Path:
+        return self.audio_folder / f"{source_key}.titles.json"
+
+    def forget_source(self, source_key: str) -> None:
+        self._subtitles_path(source_key).unlink(missing_ok=True)
+        row = self.db.execute("SELECT path FROM sources WHERE source_key=?", (source_key,)).fetchone()
+        if row is not None:
+            (self.folder / row["path"]).unlink(missing_ok=True)
+        self.db.execute("DELETE FROM sources WHERE source_key=?", (source_key,))
+
+    # ------------------------------------------------------------ outputs --
+
+    def record_output(self, out: Output) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                out.relpath,
+                out.output_key,
+                out.source_key,
+                out.sha256,
+                out.duration_s,
+                out.sample_rate,
+                out.channels,
+                time.time(),
+            ),
+        )
+
+    def output(self, relpath: str) -> Output | None:
+        row = self.db.execute("SELECT * FROM outputs WHERE relpath=?", (relpath,)).fetchone()
+        if row is None:
+            return None
+        return Output(
+            row["relpath"],
+            row["output_key"],
+            row["source_key"],
+            row["sha256"],
+            row["duration_s"],
+            row["sample_rate"],
+            row["channels"],
+        )
+
+    # --------------------------------------------------------------- runs --
+
+    def start_run(self, run_id: str) -> None:
+        self.db.execute("INSERT INTO runs (run_id, started_at) VALUES (?, ?)", (run_id, time.time()))
+
+    def finish_run(self, run_id: str, report_json: str) -> None:
+        self.db.execute(
+            "UPDATE runs SET finished_at=?, report=? WHERE run_id=?", (time.time(), report_json, run_id)
+        )
+
+    def last_report(self) -> str | None:
+        row = self.db.execute(
+            "SELECT report FROM runs WHERE report IS NOT NULL ORDER BY finished_at DESC LIMIT 1"
+        ).fetchone()
+        return row["report"] if row else None

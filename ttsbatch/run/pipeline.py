@@ -1,0 +1,427 @@
+"""The run: jobs → (cache | paced, journaled requests) → decoded, converted, encoded files.
+
+A fixed set of worker tasks pulls jobs from a queue. For each job, in order:
+
+1. its output file is intact and was made with the same output key → ``cached``, no work;
+2. the paid source audio for its source key is kept in the ledger → re-encode, no call;
+3. another job in this run is already paying for the same source key → wait for it, then 2;
+4. otherwise reserve budget, journal ``sent``, send, journal ``paid`` and keep the source
+   bytes *before* decoding, then decode, check, convert, encode once, write atomically.
+
+Each attempt holds a limiter slot only while its request is on the wire; audio work runs in
+threads so it never delays the next request's start. A run-level error (auth, balance,
+quota), the budget or Ctrl-C sets ``stop``: nothing new is sent, requests in flight may
+finish and their files are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Callable
+
+from ttsbatch.audio import codecs as audio
+from ttsbatch.audio import subtitles
+from ttsbatch.minimax import catalog, errors
+from ttsbatch.minimax.retry import RetryPolicy
+from ttsbatch.minimax.speech import MiniMaxClient
+from ttsbatch.run.budget import Budget, BudgetExceeded
+from ttsbatch.run.ledger import Ledger, Output, file_matches
+from ttsbatch.run.limiter import RateLimiter
+from ttsbatch.run.plan import Job, Part
+from ttsbatch.run.render import Fetched, assemble_group, decode_part, master_file, render_file
+from ttsbatch.run.results import CACHED, FAILED, OK, SKIPPED, ItemResult, RunResult
+
+
+class Pipeline:
+    def __init__(
+        self,
+        client: MiniMaxClient,
+        limiter: RateLimiter,
+        policy: RetryPolicy,
+        ledger: Ledger,
+        *,
+        budget: Budget | None = None,
+        force: bool = False,
+        on_item: Callable[[ItemResult], None] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.client = client
+        self.limiter = limiter
+        self.policy = policy
+        self.ledger = ledger
+        self.budget = budget or Budget(None)
+        self.force = force
+        self.on_item = on_item or (lambda item: None)
+        self.run_id = uuid.uuid4().hex[:12]
+        self.stop = asyncio.Event()
+        self.stopped_by: errors.MiniMaxError | None = None
+        self.budget_stopped: str | None = None
+        self.api_calls = 0
+        self.interrupted = False
+        self._rng = random.Random(seed)
+        self._workers: asyncio.Future | None = None
+        self._abandoning = False
+        #: source key → future resolved when the line paying for it is done (dedupe in a run)
+        self._paying: dict[str, asyncio.Future] = {}
+        #: source keys paid for in this run (under --force only these count as kept)
+        self._fresh: set[str] = set()
+
+    # ------------------------------------------------------------ control --
+
+    def request_stop(self, reason: errors.MiniMaxError | None = None) -> None:
+        if reason is not None and self.stopped_by is None:
+            self.stopped_by = reason
+        self.stop.set()
+
+    def interrupt(self) -> None:
+        """Ctrl-C: send nothing new; requests in flight may still finish."""
+        self.interrupted = True
+        self.stop.set()
+
+    def abandon(self) -> None:
+        """Second Ctrl-C or grace period over: cancel requests in flight (files are atomic,
+        so nothing partial is left behind)."""
+        self.interrupt()
+        if self._workers is not None and not self._workers.done():
+            self._abandoning = True
+            self._workers.cancel()
+
+    # ---------------------------------------------------------------- run --
+
+    async def run(self, jobs: list[Job], *, workers: int) -> RunResult:
+        started = time.monotonic()
+        results = [ItemResult(job) for job in jobs]
+        queue: asyncio.Queue[ItemResult] = asyncio.Queue()
+        for item in results:
+            queue.put_nowait(item)
+        self.ledger.start_run(self.run_id)
+
+        async def worker() -> None:
+            while not self.stop.is_set():
+                try:
+                    item = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                await self._process(item)
+                if item.status != SKIPPED:
+                    self.on_item(item)
+
+        self._workers = asyncio.gather(*(worker() for _ in range(max(1, workers))))
+        abandoned = False
+        try:
+            await self._workers
+        except asyncio.CancelledError:
+            if not self._abandoning:
+                raise
+            abandoned = True
+        for item in results:
+            if item.status == SKIPPED and item.error is None:
+                if item.attempts:
+                    message = "abandoned in flight after Ctrl-C"
+                elif self.budget_stopped:
+                    message = "not sent: over --max-cost"
+                else:
+                    message = "not sent: the run stopped first"
+                item.error = {"code": None, "kind": "skipped", "message": message}
+        return RunResult(
+            items=results,
+            api_calls=self.api_calls,
+            wall_s=time.monotonic() - started,
+            stopped_by=self.stopped_by,
+            interrupted=self.interrupted or abandoned,
+            budget_stopped=self.budget_stopped,
+            slowdowns=self.limiter.slowdowns,
+        )
+
+    async def _process(self, item: ItemResult) -> None:
+        job = item.job
+        if job.writes_file and not self.force and await self._intact_output(item):
+            return
+        # a long line's parts go out side by side (the limiter still paces every request)
+        fetched = await asyncio.gather(*(self._obtain(item, part) for part in job.parts))
+        if any(got is None for got in fetched):
+            return  # failed or stopped: the item says why; parts that arrived are kept
+        if not job.writes_file:
+            # its audio goes into the group's file, assembled once every member is here
+            heard = sum((got.audio_length_ms or 0) / 1000 for got in fetched)
+            pauses = sum(p.head_pause_s + p.tail_pause_s for p in job.parts)
+            item.cost_usd = catalog.speech_cost_usd(item.characters + item.wasted_characters, job.model)
+            self._finish(item, OK if item.characters else CACHED, round(heard + pauses, 3), None, None)
+            return
+        try:
+            if job.master != "none":
+                info, digest, item.qa = await asyncio.to_thread(master_file, job, fetched)
+            else:
+                info, digest = await asyncio.to_thread(render_file, job, fetched)
+        except errors.BadAudioError as exc:  # a kept source went bad on disk: drop it
+            for got in fetched:
+                self.ledger.forget_source(got.part.source_key)
+            item.status, item.error = FAILED, exc.as_dict()
+            return
+        except audio.AudioError as exc:
+            # our own convert/encode refused the job (e.g. an impossible MP3 rate): no retry
+            item.status = FAILED
+            item.error = {"code": None, "kind": catalog.FATAL_LINE, "message": str(exc)}
+            return
+        self.ledger.record_output(
+            Output(
+                job.relpath,
+                job.output_key,
+                job.source_key,
+                digest,
+                info.duration_s,
+                info.sample_rate,
+                info.channels,
+            )
+        )
+        item.trace_id = item.trace_id or fetched[-1].trace_id
+        item.cost_usd = catalog.speech_cost_usd(item.characters + item.wasted_characters, job.model)
+        self._finish(
+            item, OK if item.characters else CACHED, info.duration_s, info.sample_rate, info.channels
+        )
+
+    async def _intact_output(self, item: ItemResult) -> bool:
+        job = item.job
+        out = self.ledger.output(job.relpath)
+        intact = out is not None and out.output_key == job.output_key
+        if intact and job.subtitles:
+            intact = subtitles.path_for(job.path, job.subtitles).exists()
+        if intact and await asyncio.to_thread(file_matches, job.path, out.sha256):
+            self._finish(item, CACHED, out.duration_s, out.sample_rate, out.channels)
+            return True
+        return False
+
+    async def _kept(self, part: Part) -> Fetched | None:
+        """The part's paid audio from the ledger, if intact (and, under --force, paid in this run)."""
+        if self.force and part.source_key not in self._fresh:
+            return None
+        src = self.ledger.source(part.source_key)
+        if src is None or not await asyncio.to_thread(file_matches, src.path, src.sha256):
+            return None
+        subs = self.ledger.subtitles(part.source_key) if part.wants_subtitles else None
+        if part.wants_subtitles and subs is None:
+            return None  # kept from a run without --subtitles: asking again is the only way
+        data = await asyncio.to_thread(src.path.read_bytes)
+        return Fetched(part, data, src.audio_length_ms, src.trace_id, subs)
+
+    async def _obtain(self, item: ItemResult, part: Part) -> Fetched | None:
+        """Kept audio, or wait for another line already paying for the same sound, or pay."""
+        got = await self._kept(part)
+        if got is not None:
+            return got
+        waiting_on = self._paying.get(part.source_key)
+        if waiting_on is not None:
+            await asyncio.shield(waiting_on)
+            got = await self._kept(part)
+            if got is not None:
+                return got
+        done = asyncio.get_running_loop().create_future()
+        self._paying[part.source_key] = done
+        try:
+            return await self._request(item, part)
+        finally:
+            done.set_result(None)
+            if self._paying.get(part.source_key) is done:
+                del self._paying[part.source_key]
+
+    def _finish(
+        self, item: ItemResult, status: str, duration: float | None, rate: int | None, channels: int | None
+    ) -> None:
+        item.status = status
+        item.duration_s, item.sample_rate, item.channels = duration, rate, channels
+        item.error = None
+
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+
+    async def _send(self, item: ItemResult, part: Part):
+        """One journaled, budgeted, paced attempt. Returns the reply, None when stopped, or raises."""
+        job = item.job
+        estimate = catalog.speech_cost_usd(part.estimated_characters, job.model)
+        async with self.limiter.slot():
+            if self.stop.is_set():
+                return None
+            try:
+                hold = self.budget.reserve(estimate)
+            except BudgetExceeded as exc:
+                self.budget_stopped = str(exc)
+                self.stop.set()
+                return None
+            request_id = self.ledger.journal_sent(self.run_id, job.id, part.source_key, job.model)
+            item.attempts += 1
+            self.api_calls += 1
+            try:
+                if part.mode == "async":
+                    from ttsbatch.minimax.long_text import synthesize_long
+
+                    reply = await synthesize_long(self.client, part.body)
+                else:
+                    reply = await self.client.t2a(part.body)
+            except errors.MiniMaxError as exc:
+                wasted = catalog.speech_cost_usd(exc.billed_characters, job.model)
+                self.budget.settle(hold, wasted)
+                item.wasted_characters += exc.billed_characters
+                self.ledger.journal_failed(
+                    request_id, exc.as_dict(), exc.trace_id, billed=exc.billed_characters, cost_usd=wasted
+                )
+                raise
+            except BaseException:
+                # cancelled (abandoned) or a bug: unknown whether it was billed; keep the hold
+                self.ledger.journal_failed(request_id, {"kind": "abandoned", "message": "no reply"}, None)
+                raise
+        billed = reply.billed_characters or part.estimated_characters
+        cost = catalog.speech_cost_usd(billed, job.model)
+        self.budget.settle(hold, cost)
+        self.ledger.journal_paid(request_id, billed, cost, reply.trace_id)
+        return reply
+
+    async def _request(self, item: ItemResult, part: Part) -> Fetched | None:
+        """Pay for one part, retrying what is worth retrying; keep the paid audio before
+        anything else touches it, then check it decodes whole."""
+        job = item.job
+        while True:
+            if self.stop.is_set():
+                return None  # stays SKIPPED unless an earlier attempt recorded a failure
+            try:
+                reply = await self._send(item, part)
+                if reply is None:
+                    return None
+                self.limiter.on_success()
+                item.trace_id = reply.trace_id
+                billed = reply.billed_characters or part.estimated_characters
+                source = await asyncio.to_thread(
+                    self.ledger.save_source_file,
+                    part.source_key,
+                    reply.audio,
+                    job.api_format,
+                    billed_characters=billed,
+                    audio_length_ms=reply.audio_length_ms,
+                    trace_id=reply.trace_id,
+                )
+                self.ledger.record_source(source)
+                if reply.subtitles is not None:
+                    await asyncio.to_thread(self.ledger.save_subtitles, part.source_key, reply.subtitles)
+                elif part.wants_subtitles:  # paid and kept; a run without --subtitles can use it
+                    item.characters += billed
+                    raise errors.LineError(
+                        "MiniMax sent no subtitle_file for a request with subtitle_enable",
+                        code=errors.BAD_RESPONSE,
+                        trace_id=reply.trace_id,
+                    )
+                got = Fetched(part, reply.audio, reply.audio_length_ms, reply.trace_id, reply.subtitles)
+                try:
+                    await asyncio.to_thread(decode_part, job, got)
+                except errors.BadAudioError:
+                    item.wasted_characters += billed
+                    self.ledger.forget_source(part.source_key)
+                    raise
+                self._fresh.add(part.source_key)
+                item.characters += billed
+                return got
+            except errors.MiniMaxError as exc:
+                item.trace_id = exc.trace_id or item.trace_id
+                item.error = exc.as_dict()
+                item.cost_usd = catalog.speech_cost_usd(item.characters + item.wasted_characters, job.model)
+                if isinstance(exc, errors.RateLimitError):
+                    self.limiter.on_rate_limited(exc.retry_after)
+                if isinstance(exc, errors.RunError):
+                    item.status = FAILED
+                    self.request_stop(exc)
+                    return None
+                if not self.policy.should_retry(exc, item.attempts):
+                    item.status = FAILED
+                    return None
+                await self._sleep_unless_stopped(self.policy.delay(exc, item.attempts, self._rng))
+                if self.stop.is_set():
+                    item.status = FAILED
+                    return None
+
+    # ------------------------------------------------------------- groups --
+
+    async def assemble_groups(
+        self, groups: list, items: list[ItemResult], tags: dict | None = None
+    ) -> list[dict]:
+        """Join each group whose lines are all here into one mastered file; a group with a
+        missing line is reported and not written (never a silently short chapter)."""
+        results = []
+        by_index = dict(enumerate(items))
+        for group in groups:
+            if self.interrupted:
+                results.append(
+                    {
+                        "group": group.name,
+                        "file": None,
+                        "status": SKIPPED,
+                        "error": {"kind": "skipped", "message": "interrupted"},
+                    }
+                )
+                continue
+            members = [by_index[i] for i in group.members]
+            entry = {
+                "group": group.name,
+                "file": None,
+                "lines": [m.job.id for m in members],
+                "status": FAILED,
+            }
+            missing = [m.job.id for m in members if m.status not in (OK, CACHED)]
+            if missing:
+                entry["error"] = {
+                    "kind": "group",
+                    "message": f"not written: line(s) {', '.join(missing)} not rendered",
+                }
+                results.append(entry)
+                continue
+            out = self.ledger.output(group.relpath)
+            intact = not self.force and out is not None and out.output_key == group.output_key
+            if intact and group.subtitles:
+                intact = subtitles.path_for(group.path, group.subtitles).exists()
+            if intact and await asyncio.to_thread(file_matches, group.path, out.sha256):
+                entry.update(status=CACHED, file=group.relpath, duration_s=out.duration_s)
+                entry["subtitles"] = subtitles.relpath_for(group.relpath, group.subtitles)
+                results.append(entry)
+                continue
+            try:
+                done, digest = await asyncio.to_thread(
+                    self._assemble_group, group, [m.job for m in members], tags or {}
+                )
+            except (audio.AudioError, errors.MiniMaxError, OSError) as exc:
+                entry["error"] = {"kind": "group", "message": str(exc)}
+                results.append(entry)
+                continue
+            self.ledger.record_output(
+                Output(
+                    group.relpath,
+                    group.output_key,
+                    group.output_key,
+                    digest,
+                    done.duration_s,
+                    done.rate,
+                    done.channels,
+                )
+            )
+            entry.update(
+                status=OK,
+                file=group.relpath,
+                subtitles=subtitles.relpath_for(group.relpath, group.subtitles),
+                duration_s=round(done.duration_s, 3),
+                expected_duration_s=round(done.expected_duration_s, 3),
+                qa=done.qa,
+            )
+            results.append(entry)
+        return results
+
+    def _assemble_group(self, group, jobs: list[Job], tags: dict):
+        sources, timings = [], []
+        for job in jobs:
+            for part in job.parts:
+                src = self.ledger.source(part.source_key)
+                if src is None:
+                    raise audio.AudioError(f"kept audio for line {job.id} is missing; run again")
+                sources.append(src.path)
+                timings.append(self.ledger.subtitles(part.source_key) if group.subtitles else None)
+        return assemble_group(group, jobs, sources, tags, timings)
