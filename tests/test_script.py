@@ -17,10 +17,11 @@ from click.testing import CliRunner
 from conftest import API_KEY, assert_no_secret
 
 from ttsbatch.cli.script import script_command
+from ttsbatch.errors import UsageError
 from ttsbatch.manifest.read import read_manifest
 from ttsbatch.minimax import catalog, errors
 from ttsbatch.minimax.chat import APIS, ChatClient, ChatUsage, split_thinking
-from ttsbatch.minimax.config import ApiConfig, ConfigError, Secret
+from ttsbatch.minimax.config import ApiConfig, Secret
 from ttsbatch.minimax.retry import RetryPolicy
 from ttsbatch.script import book
 from ttsbatch.script import generate as script
@@ -353,7 +354,7 @@ def test_split_plain_text_book():
     assert "Chapter 3 was never written" in rows[2]["text"]  # a sentence, not a heading
     long = book.split_book("word " * 3000, markdown=False, speaker="N", voice="v", max_chars=500, title="b")
     assert {r["group"] for r in long} == {"b"} and all(len(r["text"]) <= 500 for r in long)
-    with pytest.raises(ConfigError):
+    with pytest.raises(UsageError):
         book.split_book("\n\n", markdown=False, speaker="N", voice="v")
 
 
@@ -364,7 +365,7 @@ def test_speakers_option():
     }
     assert script.parse_speakers(None, "audiobook") == {"Narrator": "English_expressive_narrator"}
     for bad in ("A=x,B=y,C=z,D=w,E=v", "Host", "Host=a,host=b", "Host=<bad>"):
-        with pytest.raises(ConfigError):
+        with pytest.raises(UsageError):
             script.parse_speakers(bad, "podcast")
 
 

@@ -18,17 +18,17 @@ import click
 from ttsbatch import __version__
 from ttsbatch.audio.codecs import MP3_SAMPLE_RATES, OUTPUT_EXTENSIONS
 from ttsbatch.cli.options import api_options, api_target, target_options
+from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.minimax import catalog
-from ttsbatch.minimax.config import ApiConfig, ConfigError, resolve_base_url
+from ttsbatch.minimax.config import ApiConfig, resolve_base_url
 
-EXIT_OK, EXIT_FAILED_LINES, EXIT_USAGE, EXIT_STOPPED, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 #: after Ctrl-C, requests in flight get this long to finish before they are abandoned
 INTERRUPT_GRACE_S = 5.0
 
 
 def fail_usage(message: str) -> None:
     click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
+    sys.exit(ExitCode.USAGE)
 
 
 def parse_cast(value: str | None) -> dict[str, str]:
@@ -320,7 +320,7 @@ def run(manifest: Path, out_dir: Path | None, **opts) -> None:
     except runner.ManifestError as exc:
         click.echo(str(exc), err=True)
         click.echo(f"{len(exc.problems)} problem(s) in the manifest; nothing was sent.", err=True)
-        sys.exit(EXIT_USAGE)
+        sys.exit(ExitCode.USAGE)
     if opts["dry_run"]:
         show_estimate(settings, jobs)
         return
@@ -328,7 +328,7 @@ def run(manifest: Path, out_dir: Path | None, **opts) -> None:
     with contextlib.ExitStack() as stack:
         try:
             api = stack.enter_context(api_target(opts["offline"], opts["api_base"], opts["region"]))
-        except ConfigError as exc:
+        except UsageError as exc:
             fail_usage(str(exc))
         click.echo(f"ttsbatch: {len(jobs)} lines → {out_dir}  (API {api.base_url})", err=True)
         outcome = run_with_signals(settings, jobs, api, offline=opts["offline"])
@@ -491,13 +491,13 @@ def voices_command(
     with contextlib.ExitStack() as stack:
         try:
             api = stack.enter_context(api_target(offline, api_base, region, quiet=True))
-        except ConfigError as exc:
+        except UsageError as exc:
             fail_usage(str(exc))
         try:
             listing = asyncio.run(fetch(api))
         except MiniMaxError as exc:
             click.echo(f"error: {exc.message}" + (f" ({exc.advice})" if exc.advice else ""), err=True)
-            sys.exit(EXIT_STOPPED)
+            sys.exit(ExitCode.STOPPED)
     aliases = {v: k for k, v in catalog.OPENAI_VOICE_ALIASES.items()}
     rows = []
     for kind, entries in listing.items():
@@ -540,7 +540,7 @@ def config_command(ctx: click.Context) -> None:
         click.echo(f"  {param.opts[0]:<20} {value!s:<24} ({origin})")
     try:
         base = resolve_base_url(from_file.get("api_base"), from_file.get("region"))
-    except ConfigError as exc:
+    except UsageError as exc:
         base = f"invalid: {exc}"
     click.echo(f"API base: {base}")
     click.echo(f"MINIMAX_API_KEY: {'set (redacted)' if os.environ.get('MINIMAX_API_KEY') else 'not set'}")

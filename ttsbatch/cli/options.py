@@ -82,7 +82,7 @@ def api_target(
     offline: bool, api_base: str | None, region: str | None, *, quiet: bool = False
 ) -> Iterator[ApiConfig]:
     """Where a command sends its requests: the bundled fake server (``--offline``), or the
-    real host with the key from the environment. Raises ConfigError before anything is sent."""
+    real host with the key from the environment. Raises UsageError before anything is sent."""
     if offline:
         with start_offline_server(quiet=quiet) as api:
             yield api

@@ -26,13 +26,12 @@ from pathlib import Path
 import click
 
 from ttsbatch.cli.options import api_options, api_target
+from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.minimax import catalog, errors
 from ttsbatch.minimax.chat import APIS
-from ttsbatch.minimax.config import ApiConfig, ConfigError
+from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.script import book
 from ttsbatch.script import generate as scripting
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def _fail(message: str, code: int) -> None:
@@ -44,9 +43,9 @@ def _read_source(path: Path) -> str:
     try:
         return path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
-        _fail(f"{path}: cannot read it: {exc.strerror or exc}", EXIT_USAGE)
+        _fail(f"{path}: cannot read it: {exc.strerror or exc}", ExitCode.USAGE)
     except UnicodeDecodeError as exc:
-        _fail(f"{path}: expected UTF-8 text, got the invalid byte 0x{exc.object[exc.start]:02X}", EXIT_USAGE)
+        _fail(f"{path}: expected UTF-8 text, got the invalid byte 0x{exc.object[exc.start]:02X}", ExitCode.USAGE)
     raise AssertionError  # unreachable: _fail exits
 
 
@@ -121,16 +120,16 @@ def script_command(**opts) -> None:
     kind: str = opts["kind"]
     out: Path = opts["out"]
     if bool(opts["prompt"]) == bool(opts["source"]):
-        _fail("give the brief with exactly one of --prompt TEXT or --from FILE", EXIT_USAGE)
+        _fail("give the brief with exactly one of --prompt TEXT or --from FILE", ExitCode.USAGE)
     try:
         speakers = scripting.parse_speakers(opts["speakers"], kind)
         scripting.check_output(out, opts["force"])
-    except ConfigError as exc:
-        _fail(str(exc), EXIT_USAGE)
+    except UsageError as exc:
+        _fail(str(exc), ExitCode.USAGE)
     source: Path | None = opts["source"]
     brief = _read_source(source) if source else opts["prompt"]
     if not brief.strip():
-        _fail(f"{source or '--prompt'}: the brief is empty", EXIT_USAGE)
+        _fail(f"{source or '--prompt'}: the brief is empty", ExitCode.USAGE)
 
     if kind == "audiobook" and source is not None:
         _split_book(source, brief, speakers, out, opts)
@@ -139,14 +138,14 @@ def script_command(**opts) -> None:
     with contextlib.ExitStack() as stack:
         try:
             api = stack.enter_context(api_target(opts["offline"], opts["api_base"], opts["region"]))
-        except ConfigError as exc:
-            _fail(str(exc), EXIT_USAGE)
+        except UsageError as exc:
+            _fail(str(exc), ExitCode.USAGE)
         try:
             result = asyncio.run(_generate(api, brief, speakers, opts))
         except KeyboardInterrupt:
-            _fail("interrupted; nothing was written", EXIT_INTERRUPTED)
+            _fail("interrupted; nothing was written", ExitCode.INTERRUPTED)
         except scripting.ScriptError as exc:
-            _fail(str(exc), EXIT_FAILED)
+            _fail(str(exc), ExitCode.FAILED)
         except errors.MiniMaxError as exc:
             advice = f"\n  {exc.advice}" if exc.advice else ""
             trace = f" (trace_id {exc.trace_id})" if exc.trace_id else ""
@@ -154,9 +153,9 @@ def script_command(**opts) -> None:
             message = exc.message.replace(api.api_key.reveal(), "***") if api.api_key else exc.message
             if isinstance(exc, errors.RunError):
                 _fail(
-                    f"{message}{trace}{advice}\nThe request was refused; nothing was written.", EXIT_STOPPED
+                    f"{message}{trace}{advice}\nThe request was refused; nothing was written.", ExitCode.STOPPED
                 )
-            _fail(f"{message}{trace}{advice}\nNothing was written.", EXIT_FAILED)
+            _fail(f"{message}{trace}{advice}\nNothing was written.", ExitCode.FAILED)
         settings = {
             "max_tokens": opts["max_tokens"],
             "temperature": opts["temperature"],
@@ -235,7 +234,7 @@ def _split_book(source: Path, text: str, speakers: dict[str, str], out: Path, op
     if len(speakers) != 1:
         _fail(
             f"--kind audiobook --from FILE splits the book for one narrator; --speakers gave {len(speakers)}",
-            EXIT_USAGE,
+            ExitCode.USAGE,
         )
     ((speaker, voice),) = speakers.items()
     try:
@@ -247,14 +246,14 @@ def _split_book(source: Path, text: str, speakers: dict[str, str], out: Path, op
             max_chars=opts["max_chars"],
             title=source.stem,
         )
-    except ConfigError as exc:
-        _fail(f"{source}: {exc}", EXIT_USAGE)
+    except UsageError as exc:
+        _fail(f"{source}: {exc}", ExitCode.USAGE)
     problems = scripting.validate_rows(rows, scripting.output_format(out))
     if problems:
         shown = "".join(f"\n  {p}" for p in problems[:50])
         _fail(
             f"{source}: the split book has {len(problems)} problem(s); nothing was written:{shown}",
-            EXIT_USAGE,
+            ExitCode.USAGE,
         )
     record = scripting.script_record(
         kind="audiobook",
@@ -278,7 +277,7 @@ def _split_book(source: Path, text: str, speakers: dict[str, str], out: Path, op
 def _write(out: Path, rows: list[dict], record: dict, force: bool) -> None:
     try:
         scripting.write_outputs(out, rows, record, force=force)
-    except ConfigError as exc:
-        _fail(str(exc), EXIT_USAGE)
+    except UsageError as exc:
+        _fail(str(exc), ExitCode.USAGE)
     except OSError as exc:
-        _fail(f"{out}: cannot write it: {exc.strerror or exc}", EXIT_FAILED)
+        _fail(f"{out}: cannot write it: {exc.strerror or exc}", ExitCode.FAILED)

@@ -12,14 +12,11 @@ import os
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from ttsbatch.errors import UsageError
 from ttsbatch.minimax import catalog
 
 KEY_ENV = "MINIMAX_API_KEY"
 BASE_ENVS = ("MINIMAX_API_BASE", "MINIMAX_API_HOST")
-
-
-class ConfigError(ValueError):
-    """Bad invocation (exit 2): nothing has been sent."""
 
 
 class Secret:
@@ -53,7 +50,7 @@ def normalise_base(url: str) -> str:
     url = url.strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"API base must be an http(s) URL like https://api.minimax.io, got {url!r}")
+        raise UsageError(f"API base must be an http(s) URL like https://api.minimax.io, got {url!r}")
     path = parts.path
     for suffix in ("/v1", "/anthropic/v1", "/anthropic"):
         if path.endswith(suffix):
@@ -71,7 +68,7 @@ def resolve_base_url(api_base: str | None, region: str | None, env: dict | None 
             return normalise_base(env[name])
     region = region or catalog.DEFAULT_REGION
     if region not in catalog.REGION_HOSTS:
-        raise ConfigError(f"--region must be one of {', '.join(catalog.REGION_HOSTS)}, got {region!r}")
+        raise UsageError(f"--region must be one of {', '.join(catalog.REGION_HOSTS)}, got {region!r}")
     return catalog.REGION_HOSTS[region]
 
 
@@ -79,7 +76,7 @@ def resolve_api_key(env: dict | None = None) -> Secret:
     env = os.environ if env is None else env
     key = (env.get(KEY_ENV) or "").strip()
     if not key:
-        raise ConfigError(
+        raise UsageError(
             f"no API key: set {KEY_ENV} to your MiniMax key (or use --offline to run against the bundled fake server)"
         )
     return Secret(key)

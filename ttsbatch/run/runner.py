@@ -9,6 +9,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ttsbatch.errors import ExitCode
 from ttsbatch.files import remove_stale_temp_files, write_atomic
 from ttsbatch.manifest import pronunciations as pronunciation
 from ttsbatch.manifest.read import ManifestError, Problem, read_manifest
@@ -231,21 +232,21 @@ def summary(report: dict) -> str:
     return reports.summary_text(report)
 
 
-def exit_code(report: dict, fail_on: str = "failed") -> int:
+def exit_code(report: dict, fail_on: str = "failed") -> ExitCode:
     """Stops (account error, budget, Ctrl-C) always exit non-zero: the run is incomplete.
     ``fail_on`` decides whether failed lines (``failed``), failed lines or QA verdicts
     (``qa``), or nothing (``never``) also make it non-zero."""
     stopped = report["run"]["stopped"]
     if stopped and stopped["kind"] == "interrupted":
-        return 130
+        return ExitCode.INTERRUPTED
     if stopped and stopped["kind"] == "budget":
-        return 4
+        return ExitCode.BUDGET
     if stopped:
-        return 3
+        return ExitCode.STOPPED
     if fail_on == "never":
-        return 0
+        return ExitCode.OK
     if report["totals"]["failed"] or report["totals"].get("groups_failed"):
-        return 1
+        return ExitCode.FAILED
     if fail_on == "qa" and report["totals"].get("qa_failed"):
-        return 1
-    return 0
+        return ExitCode.FAILED
+    return ExitCode.OK

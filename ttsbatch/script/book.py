@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ttsbatch.errors import UsageError
 from ttsbatch.manifest.textsplit import DEFAULT_MAX_CHARS, split_text
 from ttsbatch.minimax import catalog
-from ttsbatch.minimax.config import ConfigError
 
 #: a book line shorter than this would be a sentence fragment per request
 MIN_MAX_CHARS = 200
@@ -163,7 +163,7 @@ def split_book(
     """Rows for a book: one group per chapter, lines of at most ``max_chars`` at paragraph
     boundaries. ``title`` names the group when the book has no chapter headings."""
     if not MIN_MAX_CHARS <= max_chars <= catalog.T2A_MAX_CHARS:
-        raise ConfigError(
+        raise UsageError(
             f"--max-chars must be from {MIN_MAX_CHARS} to {catalog.T2A_MAX_CHARS}, got {max_chars}"
         )
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
@@ -191,7 +191,7 @@ def split_book(
                 }
             )
     if not rows:
-        raise ConfigError("the book has no text to read")
+        raise UsageError("the book has no text to read")
     return rows
 
 

@@ -56,11 +56,11 @@ from pathlib import Path
 from typing import Any
 
 from ttsbatch import __version__
+from ttsbatch.errors import UsageError
 from ttsbatch.files import write_atomic
 from ttsbatch.manifest.read import Problem, iter_manifest
 from ttsbatch.minimax import catalog
 from ttsbatch.minimax.chat import ChatClient, ChatReply, ChatUsage
-from ttsbatch.minimax.config import ConfigError
 
 KINDS = ("podcast", "audiobook", "lines")
 MAX_SPEAKERS = 4
@@ -155,26 +155,26 @@ def parse_speakers(value: str | None, kind: str) -> dict[str, str]:
         name, sep, voice = part.partition("=")
         name, voice = name.strip().lstrip("@"), voice.strip()
         if not sep or not name or not voice:
-            raise ConfigError(f"--speakers expects NAME=VOICE pairs separated by commas, got {part!r}")
+            raise UsageError(f"--speakers expects NAME=VOICE pairs separated by commas, got {part!r}")
         if name.casefold() in folded:
-            raise ConfigError(f"--speakers names each speaker once, got {name!r} twice")
+            raise UsageError(f"--speakers names each speaker once, got {name!r} twice")
         if voice.lower() not in catalog.OPENAI_VOICE_ALIASES and not catalog.VOICE_ID_PATTERN.fullmatch(
             voice
         ):
-            raise ConfigError(
+            raise UsageError(
                 f"--speakers: {name}: expected a voice id or an OpenAI voice name, got {voice!r}"
             )
         folded.add(name.casefold())
         speakers[name] = voice
     if not 1 <= len(speakers) <= MAX_SPEAKERS:
-        raise ConfigError(f"--speakers takes 1 to {MAX_SPEAKERS} speakers, got {len(speakers)}")
+        raise UsageError(f"--speakers takes 1 to {MAX_SPEAKERS} speakers, got {len(speakers)}")
     return speakers
 
 
 def output_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ConfigError(f"--out must end in .jsonl or .csv (or .tsv, .ndjson), got {path.name!r}")
+        raise UsageError(f"--out must end in .jsonl or .csv (or .tsv, .ndjson), got {path.name!r}")
     return fmt
 
 
@@ -187,9 +187,9 @@ def check_output(path: Path, force: bool) -> None:
     """Before anything is paid for: never overwrite a manifest (it may hold edits) without --force."""
     output_format(path)
     if path.exists() and not force:
-        raise ConfigError(f"{path} already exists (it may hold your edits); pass --force to replace it")
+        raise UsageError(f"{path} already exists (it may hold your edits); pass --force to replace it")
     if path.exists() and not path.is_file():
-        raise ConfigError(f"{path} exists and is not a file")
+        raise UsageError(f"{path} exists and is not a file")
 
 
 # ----------------------------------------------------------------- prompt --
@@ -495,7 +495,7 @@ async def generate(
     """Ask, parse, re-ask once if the answer is not the JSON asked for, validate. Raises
     ``ScriptError`` for an unusable answer, ``MiniMaxError`` subclasses for API failures."""
     if kind not in KINDS:
-        raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise UsageError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     system, user = build_prompt(kind, brief, speakers, language=language, lines=lines)
     messages = [{"role": "user", "content": user}]
     usage = ChatUsage()
