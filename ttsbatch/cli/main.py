@@ -19,6 +19,7 @@ from ttsbatch import __version__
 from ttsbatch.audio.codecs import MP3_SAMPLE_RATES, OUTPUT_EXTENSIONS
 from ttsbatch.cli.options import api_options, api_target, target_options
 from ttsbatch.errors import ExitCode, UsageError
+from ttsbatch.manifest.cast import parse_pairs
 from ttsbatch.minimax import catalog
 from ttsbatch.minimax.config import ApiConfig, resolve_base_url
 
@@ -32,14 +33,10 @@ def fail_usage(message: str) -> None:
 
 
 def parse_cast(value: str | None) -> dict[str, str]:
-    """``Host=English_Trustworthy_Man,Guest=Wise_Woman`` → ``{"Host": ..., "Guest": ...}``."""
-    cast: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in (value or "").split(","))):
-        name, sep, voice = part.partition("=")
-        if not sep or not name.strip() or not voice.strip():
-            fail_usage(f"--cast expects NAME=VOICE pairs separated by commas, got {part!r}")
-        cast[name.strip().lstrip("@")] = voice.strip()
-    return cast
+    try:
+        return parse_pairs(value, "--cast")
+    except UsageError as exc:
+        fail_usage(str(exc))
 
 
 def apply_preset_hints(ctx: click.Context, opts: dict) -> None:

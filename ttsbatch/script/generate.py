@@ -58,6 +58,7 @@ from typing import Any
 from ttsbatch import __version__
 from ttsbatch.errors import UsageError
 from ttsbatch.files import write_atomic
+from ttsbatch.manifest.cast import parse_pairs
 from ttsbatch.manifest.read import Problem, iter_manifest
 from ttsbatch.minimax import catalog
 from ttsbatch.minimax.chat import ChatClient, ChatReply, ChatUsage
@@ -147,25 +148,14 @@ def parse_speakers(value: str | None, kind: str) -> dict[str, str]:
     Voices are kept as written (an OpenAI name such as ``nova`` is resolved by ``ttsbatch run``)."""
     if not value or not value.strip():
         return dict(DEFAULT_SPEAKERS[kind])
-    speakers: dict[str, str] = {}
-    folded: set[str] = set()
-    for part in (p.strip() for p in value.split(",")):
-        if not part:
-            continue
-        name, sep, voice = part.partition("=")
-        name, voice = name.strip().lstrip("@"), voice.strip()
-        if not sep or not name or not voice:
-            raise UsageError(f"--speakers expects NAME=VOICE pairs separated by commas, got {part!r}")
-        if name.casefold() in folded:
-            raise UsageError(f"--speakers names each speaker once, got {name!r} twice")
+    speakers = parse_pairs(value, "--speakers")
+    for name, voice in speakers.items():
         if voice.lower() not in catalog.OPENAI_VOICE_ALIASES and not catalog.VOICE_ID_PATTERN.fullmatch(
             voice
         ):
             raise UsageError(
                 f"--speakers: {name}: expected a voice id or an OpenAI voice name, got {voice!r}"
             )
-        folded.add(name.casefold())
-        speakers[name] = voice
     if not 1 <= len(speakers) <= MAX_SPEAKERS:
         raise UsageError(f"--speakers takes 1 to {MAX_SPEAKERS} speakers, got {len(speakers)}")
     return speakers
