@@ -1,3 +1,5 @@
 """ttsbatch: manifest in, finished voice audio out, through MiniMax's speech API."""
 
-__version__ = "0.1.0"
+from ttsbatch.version import __version__
+
+__all__ = ["__version__"]

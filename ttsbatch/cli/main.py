@@ -15,13 +15,13 @@ from pathlib import Path
 
 import click
 
-from ttsbatch import __version__
 from ttsbatch.audio.codecs import MP3_SAMPLE_RATES, OUTPUT_EXTENSIONS
 from ttsbatch.cli.options import api_options, api_target, target_options
 from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.manifest.cast import parse_pairs
 from ttsbatch.minimax import catalog
 from ttsbatch.minimax.config import ApiConfig, resolve_base_url
+from ttsbatch.version import __version__
 
 #: after Ctrl-C, requests in flight get this long to finish before they are abandoned
 INTERRUPT_GRACE_S = 5.0

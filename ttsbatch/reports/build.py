@@ -8,12 +8,12 @@ import io
 import json
 from pathlib import Path
 
-from ttsbatch import __version__
 from ttsbatch.audio import subtitles
 from ttsbatch.files import write_atomic
 from ttsbatch.minimax import catalog
 from ttsbatch.reports.html import write_html
 from ttsbatch.run.results import CACHED, FAILED, OK, SKIPPED, ItemResult, RunResult
+from ttsbatch.version import __version__
 
 MAX_FAILURES_SHOWN = 20
 #: report items carry the line's text up to this length (a review aid, not an archive)

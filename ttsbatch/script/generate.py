@@ -55,13 +55,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ttsbatch import __version__
 from ttsbatch.errors import UsageError
 from ttsbatch.files import write_atomic
 from ttsbatch.manifest.cast import parse_pairs
 from ttsbatch.manifest.read import Problem, iter_manifest
 from ttsbatch.minimax import catalog
 from ttsbatch.minimax.chat import ChatClient, ChatReply, ChatUsage
+from ttsbatch.version import __version__
 
 KINDS = ("podcast", "audiobook", "lines")
 MAX_SPEAKERS = 4
