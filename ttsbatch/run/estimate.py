@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ttsbatch.audio import subtitles
 from ttsbatch.minimax import catalog
-from ttsbatch.run.ledger import Ledger, file_matches
+from ttsbatch.run.cache import Cache
+from ttsbatch.run.ledger import Ledger
 from ttsbatch.run.plan import Job, Part
 
 #: assumed reply latency when estimating wall time (MiniMax speech typically answers in 1-3 s)
@@ -19,24 +19,19 @@ ASSUMED_LATENCY_S = 2.0
 
 
 def classify(jobs: list[Job], ledger: Ledger | None, *, force: bool = False) -> list[tuple[str, list[Part]]]:
-    """Per job: its state and the parts it would pay for."""
+    """Per job: its state and the parts it would pay for (by the run's own cache rule)."""
+    cache = Cache(ledger, force=force)
     seen: set[str] = set()
     result = []
     for job in jobs:
-        if ledger is not None and not force:
-            out = ledger.output(job.relpath)
-            intact = (
-                out is not None and out.output_key == job.output_key and file_matches(job.path, out.sha256)
-            )
-            if intact and (not job.subtitles or subtitles.path_for(job.path, job.subtitles).exists()):
-                result.append(("cached", []))
-                continue
+        claim = cache.output(job)
+        if claim is not None and claim.holds():
+            result.append(("cached", []))
+            continue
         to_pay, kept = [], 0
         for part in job.parts:
-            src = ledger.source(part.source_key) if ledger is not None and not force else None
-            if part.wants_subtitles and ledger is not None and ledger.subtitles(part.source_key) is None:
-                src = None  # kept without timings: the run asks again, so the estimate does
-            if src is not None and file_matches(src.path, src.sha256):
+            source = cache.source(part)
+            if source is not None and source.holds():
                 kept += 1
             elif part.source_key not in seen:
                 to_pay.append(part)

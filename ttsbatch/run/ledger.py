@@ -10,8 +10,9 @@ Three tables, one question each:
 - ``outputs``: the files written, by path, with the output key (source key + post-processing)
   and a SHA-256, so an intact file is recognised as done without decoding it.
 
-One connection, used from the event loop thread only (file hashing and writing are
-separate functions that may run in threads) (after simonw/llm's log-every-call): WAL and
+One connection, used from the thread that opened it only (sqlite3 checks; the methods that
+write files, ``save_source_file`` and ``save_subtitles``, touch no table and may run in
+threads). Every call is journaled as it happens, after simonw/llm's log-every-call: WAL and
 ``synchronous=NORMAL`` keep each write well under a millisecond, and a crash loses at most
 the row being written, never an earlier one. The API key is never given to this module.
 """
@@ -116,7 +117,8 @@ class Ledger:
         self.audio_folder = self.folder / "audio"
         self.audio_folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / "ledger.sqlite"
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # the default check_same_thread=True: a query from a worker thread raises at once
+        self.db = sqlite3.connect(self.path, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")

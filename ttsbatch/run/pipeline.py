@@ -1,6 +1,7 @@
 """The run: jobs → (cache | paced, journaled requests) → decoded, converted, encoded files.
 
-A fixed set of worker tasks pulls jobs from a queue. For each job, in order:
+A fixed set of worker tasks pulls jobs from a queue. For each job, in order (1 and 2 are
+the cache rule of ``run.cache``, which the estimate applies too):
 
 1. its output file is intact and was made with the same output key → ``cached``, no work;
 2. the paid source audio for its source key is kept in the ledger → re-encode, no call;
@@ -11,7 +12,9 @@ A fixed set of worker tasks pulls jobs from a queue. For each job, in order:
 Each attempt holds a limiter slot only while its request is on the wire; audio work runs in
 threads so it never delays the next request's start. A run-level error (auth, balance,
 quota), the budget or Ctrl-C sets ``stop``: nothing new is sent, requests in flight may
-finish and their files are kept.
+finish and their files are kept. Groups are joined after the lines (``run.groups``).
+
+The ledger is touched from the event-loop thread only; worker threads get plain values.
 """
 
 from __future__ import annotations
@@ -24,15 +27,16 @@ import uuid
 from collections.abc import Callable
 
 from ttsbatch.audio import codecs as audio
-from ttsbatch.audio import subtitles
 from ttsbatch.minimax import catalog, errors
 from ttsbatch.minimax.retry import RetryPolicy
 from ttsbatch.minimax.speech import MiniMaxClient
 from ttsbatch.run.budget import Budget, BudgetExceeded
-from ttsbatch.run.ledger import Ledger, Output, file_matches
+from ttsbatch.run.cache import Cache
+from ttsbatch.run.groups import assemble_groups
+from ttsbatch.run.ledger import Ledger, Output
 from ttsbatch.run.limiter import RateLimiter
-from ttsbatch.run.plan import Job, Part
-from ttsbatch.run.render import Fetched, assemble_group, decode_part, master_file, render_file
+from ttsbatch.run.plan import GroupJob, Job, Part
+from ttsbatch.run.render import Fetched, decode_part, master_file, render_file
 from ttsbatch.run.results import CACHED, FAILED, OK, SKIPPED, ItemResult, RunResult
 
 
@@ -54,7 +58,6 @@ class Pipeline:
         self.policy = policy
         self.ledger = ledger
         self.budget = budget or Budget(None)
-        self.force = force
         self.on_item = on_item or (lambda item: None)
         self.run_id = uuid.uuid4().hex[:12]
         self.stop = asyncio.Event()
@@ -69,6 +72,7 @@ class Pipeline:
         self._paying: dict[str, asyncio.Future] = {}
         #: source keys paid for in this run (under --force only these count as kept)
         self._fresh: set[str] = set()
+        self.cache = Cache(ledger, force=force, fresh=self._fresh)
 
     # ------------------------------------------------------------ control --
 
@@ -139,7 +143,7 @@ class Pipeline:
 
     async def _process(self, item: ItemResult) -> None:
         job = item.job
-        if job.writes_file and not self.force and await self._intact_output(item):
+        if job.writes_file and await self._intact_output(item):
             return
         # a long line's parts go out side by side (the limiter still paces every request)
         fetched = await asyncio.gather(*(self._obtain(item, part) for part in job.parts))
@@ -185,28 +189,21 @@ class Pipeline:
         )
 
     async def _intact_output(self, item: ItemResult) -> bool:
-        job = item.job
-        out = self.ledger.output(job.relpath)
-        intact = out is not None and out.output_key == job.output_key
-        if intact and job.subtitles:
-            intact = subtitles.path_for(job.path, job.subtitles).exists()
-        if intact and await asyncio.to_thread(file_matches, job.path, out.sha256):
-            self._finish(item, CACHED, out.duration_s, out.sample_rate, out.channels)
-            return True
-        return False
+        claim = self.cache.output(item.job)
+        if claim is None or not await asyncio.to_thread(claim.holds):
+            return False
+        out = claim.recorded
+        self._finish(item, CACHED, out.duration_s, out.sample_rate, out.channels)
+        return True
 
     async def _kept(self, part: Part) -> Fetched | None:
-        """The part's paid audio from the ledger, if intact (and, under --force, paid in this run)."""
-        if self.force and part.source_key not in self._fresh:
+        """The part's paid audio from the ledger, if the cache rule says it is kept."""
+        claim = self.cache.source(part)
+        if claim is None or not await asyncio.to_thread(claim.holds):
             return None
-        src = self.ledger.source(part.source_key)
-        if src is None or not await asyncio.to_thread(file_matches, src.path, src.sha256):
-            return None
-        subs = self.ledger.subtitles(part.source_key) if part.wants_subtitles else None
-        if part.wants_subtitles and subs is None:
-            return None  # kept from a run without --subtitles: asking again is the only way
+        src = claim.source
         data = await asyncio.to_thread(src.path.read_bytes)
-        return Fetched(part, data, src.audio_length_ms, src.trace_id, subs)
+        return Fetched(part, data, src.audio_length_ms, src.trace_id, claim.timings)
 
     async def _obtain(self, item: ItemResult, part: Part) -> Fetched | None:
         """Kept audio, or wait for another line already paying for the same sound, or pay."""
@@ -344,84 +341,7 @@ class Pipeline:
     # ------------------------------------------------------------- groups --
 
     async def assemble_groups(
-        self, groups: list, items: list[ItemResult], tags: dict | None = None
+        self, groups: list[GroupJob], items: list[ItemResult], tags: dict | None = None
     ) -> list[dict]:
-        """Join each group whose lines are all here into one mastered file; a group with a
-        missing line is reported and not written (never a silently short chapter)."""
-        results = []
-        by_index = dict(enumerate(items))
-        for group in groups:
-            if self.interrupted:
-                results.append(
-                    {
-                        "group": group.name,
-                        "file": None,
-                        "status": SKIPPED,
-                        "error": {"kind": "skipped", "message": "interrupted"},
-                    }
-                )
-                continue
-            members = [by_index[i] for i in group.members]
-            entry = {
-                "group": group.name,
-                "file": None,
-                "lines": [m.job.id for m in members],
-                "status": FAILED,
-            }
-            missing = [m.job.id for m in members if m.status not in (OK, CACHED)]
-            if missing:
-                entry["error"] = {
-                    "kind": "group",
-                    "message": f"not written: line(s) {', '.join(missing)} not rendered",
-                }
-                results.append(entry)
-                continue
-            out = self.ledger.output(group.relpath)
-            intact = not self.force and out is not None and out.output_key == group.output_key
-            if intact and group.subtitles:
-                intact = subtitles.path_for(group.path, group.subtitles).exists()
-            if intact and await asyncio.to_thread(file_matches, group.path, out.sha256):
-                entry.update(status=CACHED, file=group.relpath, duration_s=out.duration_s)
-                entry["subtitles"] = subtitles.relpath_for(group.relpath, group.subtitles)
-                results.append(entry)
-                continue
-            try:
-                done, digest = await asyncio.to_thread(
-                    self._assemble_group, group, [m.job for m in members], tags or {}
-                )
-            except (audio.AudioError, errors.MiniMaxError, OSError) as exc:
-                entry["error"] = {"kind": "group", "message": str(exc)}
-                results.append(entry)
-                continue
-            self.ledger.record_output(
-                Output(
-                    group.relpath,
-                    group.output_key,
-                    group.output_key,
-                    digest,
-                    done.duration_s,
-                    done.rate,
-                    done.channels,
-                )
-            )
-            entry.update(
-                status=OK,
-                file=group.relpath,
-                subtitles=subtitles.relpath_for(group.relpath, group.subtitles),
-                duration_s=round(done.duration_s, 3),
-                expected_duration_s=round(done.expected_duration_s, 3),
-                qa=done.qa,
-            )
-            results.append(entry)
-        return results
-
-    def _assemble_group(self, group, jobs: list[Job], tags: dict):
-        sources, timings = [], []
-        for job in jobs:
-            for part in job.parts:
-                src = self.ledger.source(part.source_key)
-                if src is None:
-                    raise audio.AudioError(f"kept audio for line {job.id} is missing; run again")
-                sources.append(src.path)
-                timings.append(self.ledger.subtitles(part.source_key) if group.subtitles else None)
-        return assemble_group(group, jobs, sources, tags, timings)
+        """Join each group whose lines are all here into one file (``run.groups``); none after Ctrl-C."""
+        return await assemble_groups(groups, items, self.cache, tags or {}, interrupted=self.interrupted)

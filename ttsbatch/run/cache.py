@@ -1,0 +1,90 @@
+"""The one cache rule: what a run may skip (an intact file) and what it need not pay for (kept audio).
+
+The pipeline and the estimate both ask it, so a dry run predicts exactly what the run does.
+Each question has two halves because the ledger is touched from one thread only and hashing a
+file may take a while: ``Cache.output`` / ``Cache.source`` read the ledger (the caller's thread,
+the event loop in a run) and return a claim, or None when the ledger already says no; the
+claim's ``holds()`` checks the disk (it hashes the file: a run calls it in a worker thread).
+
+- An output is intact when the ledger recorded it at this path with the same output key, its
+  subtitle file is there when subtitles are asked for, and its bytes are what was recorded.
+- Paid audio is kept when the ledger recorded it for the source key, its sentence timings are
+  kept when subtitles are asked for (audio kept from a run without them is asked for again),
+  and its bytes are what was recorded.
+
+Under ``--force`` no output counts as intact, and only audio paid for in this run (``fresh``)
+counts as kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ttsbatch.audio import subtitles
+from ttsbatch.run.ledger import Ledger, Output, Source, file_matches
+from ttsbatch.run.plan import Part
+
+
+class Target(Protocol):
+    """A file a run writes: a line's (``Job``) or a group's (``GroupJob``)."""
+
+    relpath: str
+    path: Path
+    output_key: str
+    subtitles: str | None
+
+
+@dataclass(frozen=True)
+class OutputClaim:
+    """The ledger says this file is done; ``holds()`` checks the disk agrees."""
+
+    target: Target
+    recorded: Output
+
+    def holds(self) -> bool:
+        target = self.target
+        if target.subtitles and not subtitles.path_for(target.path, target.subtitles).exists():
+            return False
+        return file_matches(target.path, self.recorded.sha256)
+
+
+@dataclass(frozen=True)
+class SourceClaim:
+    """The ledger says this part's paid audio is kept; ``holds()`` checks the disk agrees."""
+
+    source: Source
+    #: the kept sentence timings, when the part asks for subtitles
+    timings: list | None
+
+    def holds(self) -> bool:
+        return file_matches(self.source.path, self.source.sha256)
+
+
+class Cache:
+    def __init__(self, ledger: Ledger | None, *, force: bool = False, fresh: Collection[str] = ()) -> None:
+        """``fresh``: the source keys paid for in this run (a live view: the pipeline adds to it)."""
+        self.ledger = ledger
+        self.force = force
+        self.fresh = fresh
+
+    def output(self, target: Target) -> OutputClaim | None:
+        if self.ledger is None or self.force:
+            return None
+        recorded = self.ledger.output(target.relpath)
+        if recorded is None or recorded.output_key != target.output_key:
+            return None
+        return OutputClaim(target, recorded)
+
+    def source(self, part: Part) -> SourceClaim | None:
+        if self.ledger is None or (self.force and part.source_key not in self.fresh):
+            return None
+        source = self.ledger.source(part.source_key)
+        if source is None:
+            return None
+        timings = self.ledger.subtitles(part.source_key) if part.wants_subtitles else None
+        if part.wants_subtitles and timings is None:
+            return None
+        return SourceClaim(source, timings)
