@@ -1,6 +1,6 @@
 """The run journal: a SQLite database in the output folder that makes paying twice impossible.
 
-Three tables, one question each:
+Four tables, one question each (their schema is versioned in ``migrations``):
 
 - ``requests``: every paid call, journaled as ``sent`` *before* it leaves and as ``paid`` the
   moment the reply arrives (before decoding), with billed characters, cost, trace_id, errors.
@@ -9,6 +9,7 @@ Three tables, one question each:
   with the same key, re-uses it instead of paying again.
 - ``outputs``: the files written, by path, with the output key (source key + post-processing)
   and a SHA-256, so an intact file is recognised as done without decoding it.
+- ``runs``: when each run started and finished, with its report, for ``ttsbatch report``.
 
 One connection, used from the thread that opened it only (sqlite3 checks; the methods that
 write files, ``save_source_file`` and ``save_subtitles``, touch no table and may run in
@@ -27,53 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ttsbatch.files import write_atomic
+from ttsbatch.run import migrations
 
 LEDGER_DIRNAME = ".ttsbatch"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS requests (
-    id INTEGER PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    line_id TEXT NOT NULL,
-    source_key TEXT NOT NULL,
-    model TEXT NOT NULL,
-    state TEXT NOT NULL,             -- sent | paid | failed
-    sent_at REAL NOT NULL,
-    returned_at REAL,
-    billed_characters INTEGER,
-    cost_usd REAL,
-    trace_id TEXT,
-    error_code INTEGER,
-    error_kind TEXT,
-    error_message TEXT
-);
-CREATE INDEX IF NOT EXISTS requests_by_key ON requests(source_key);
-CREATE TABLE IF NOT EXISTS sources (
-    source_key TEXT PRIMARY KEY,
-    path TEXT NOT NULL,              -- relative to the ledger folder
-    api_format TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    billed_characters INTEGER,
-    audio_length_ms REAL,
-    trace_id TEXT,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outputs (
-    relpath TEXT PRIMARY KEY,
-    output_key TEXT NOT NULL,
-    source_key TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    duration_s REAL,
-    sample_rate INTEGER,
-    channels INTEGER,
-    written_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    report TEXT                      -- the run's report.json, for `ttsbatch report`
-);
-"""
 
 
 def file_matches(path: Path, sha256: str) -> bool:
@@ -122,7 +79,7 @@ class Ledger:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        migrations.migrate(self.db)
 
     @classmethod
     def open_existing(cls, out_dir: Path) -> Ledger | None:
@@ -164,11 +121,6 @@ class Ledger:
                 request_id,
             ),
         )
-
-    def request_count(self, state: str | None = None) -> int:
-        if state is None:
-            return int(self.db.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
-        return int(self.db.execute("SELECT COUNT(*) FROM requests WHERE state=?", (state,)).fetchone()[0])
 
     # ------------------------------------------------------------ sources --
 
