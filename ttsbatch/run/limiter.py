@@ -1,5 +1,9 @@
 """Request pacing that a per-account RPM limit with burst sensitivity will accept.
 
+``Limiter`` is what the pipeline asks of any limiter; ``RateLimiter`` is the in-process one
+(one pool of requests in this process). A limiter shared between processes or machines, or
+one that finds the account's rate, plugs in behind the same four members.
+
 MiniMax answers 1002 to bursts well below the per-minute count, so requests are spread
 evenly (one every 60/rpm seconds, no bucket of saved-up tokens) and the number in flight is
 capped separately. When the service signals a rate problem the pool halves its pace and
@@ -19,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from typing import Protocol
 
 #: pace a little under the stated limit: a sliding-window limiter counts arrivals, and loop
 #: scheduling jitter can put two paced requests closer than planned
@@ -30,7 +35,38 @@ FLOOR_SHARE = 0.25
 RECHECK_S = 0.25
 
 
+class Limiter(Protocol):
+    """Paces the requests of a run and hears how the service took them."""
+
+    #: how many times the pace was cut after rate signals (the report counts them)
+    slowdowns: int
+
+    def slot(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Wait for this request's turn; held while the request is on the wire."""
+        ...
+
+    def on_success(self) -> None:
+        """A request was answered without a rate signal."""
+        ...
+
+    def on_rate_limited(self, retry_after: float | None = None) -> None:
+        """The service said too fast (``retry_after``: seconds it asked to wait, if any)."""
+        ...
+
+
+class Clock:
+    """Monotonic time and sleep: the seam through which tests drive a limiter without waiting."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 class RateLimiter:
+    """The in-process ``Limiter``: even pacing, an in-flight cap, halving and creeping back."""
+
     def __init__(
         self,
         rpm: float,
@@ -38,7 +74,7 @@ class RateLimiter:
         *,
         recovery_per_success: float = 0.05,
         pause_s: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         if rpm <= 0 or concurrency <= 0:
             raise ValueError("rpm and concurrency must be positive")
@@ -47,7 +83,7 @@ class RateLimiter:
         self.min_rpm = self.max_rpm * FLOOR_SHARE
         self.recovery = recovery_per_success
         self.pause_s = pause_s
-        self._clock = clock
+        self._clock = clock or Clock()
         self._next_start = 0.0
         self._last_fired = float("-inf")
         self._hold_until = 0.0
@@ -71,16 +107,16 @@ class RateLimiter:
     async def _wait_turn(self) -> None:
         while True:
             async with self._lock:
-                now = self._clock()
+                now = self._clock.now()
                 start = max(now, self._next_start, self._hold_until)
                 self._next_start = start + self.interval
                 epoch = self._epoch
             while epoch == self._epoch:
-                now = self._clock()
+                now = self._clock.now()
                 if now >= start:
                     self._last_fired = now
                     return
-                await asyncio.sleep(min(start - now, RECHECK_S))
+                await self._clock.sleep(min(start - now, RECHECK_S))
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -98,7 +134,7 @@ class RateLimiter:
         """Halve the pace (once per pause: replies to requests already in flight report the
         same overload) and hold every new start for ``retry_after`` when a gateway gave one,
         else a few intervals at the new pace (between half a second and ``pause_s``)."""
-        now = self._clock()
+        now = self._clock.now()
         if now - self._last_slowdown >= self.pause_s:
             self.slowdowns += 1
             self.rpm = max(self.min_rpm, self.rpm / 2)

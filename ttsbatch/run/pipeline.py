@@ -34,7 +34,7 @@ from ttsbatch.run.budget import Budget, BudgetExceeded
 from ttsbatch.run.cache import Cache
 from ttsbatch.run.groups import assemble_groups
 from ttsbatch.run.ledger import Ledger, Output
-from ttsbatch.run.limiter import RateLimiter
+from ttsbatch.run.limiter import Limiter
 from ttsbatch.run.plan import GroupJob, Job, Part
 from ttsbatch.run.render import Fetched, decode_part, master_file, render_file
 from ttsbatch.run.results import CACHED, FAILED, OK, SKIPPED, ItemResult, RunResult
@@ -44,7 +44,7 @@ class Pipeline:
     def __init__(
         self,
         client: MiniMaxClient,
-        limiter: RateLimiter,
+        limiter: Limiter,
         policy: RetryPolicy,
         ledger: Ledger,
         *,
