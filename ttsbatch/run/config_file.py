@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -23,12 +22,6 @@ SECRET_KEYS = {"api_key", "key", "minimax_api_key", "token", "secret"}
 
 class ConfigFileError(ValueError):
     """A bad config file: exit 2, naming the file and the key."""
-
-
-@dataclass
-class FileSettings:
-    path: Path | None
-    values: dict
 
 
 def find(explicit: Path | None, cwd: Path) -> tuple[Path | None, dict]:

@@ -37,5 +37,4 @@ class RunResult:
     interrupted: bool = False
     budget_stopped: str | None = None
     slowdowns: int = 0
-    extra: dict = field(default_factory=dict)
     groups: list[dict] = field(default_factory=list)
