@@ -40,7 +40,3 @@ class Budget:
     def settle(self, hold: float, actual_usd: float) -> None:
         self.reserved_usd = max(0.0, self.reserved_usd - hold)
         self.spent_usd += actual_usd
-
-    def release(self, hold: float) -> None:
-        """The request failed before anything was billed."""
-        self.reserved_usd = max(0.0, self.reserved_usd - hold)

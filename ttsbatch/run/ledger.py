@@ -24,7 +24,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from ttsbatch.files import write_atomic
@@ -132,34 +132,12 @@ class Ledger:
         return Source(source_key, path, api_format, hashlib.sha256(data).hexdigest(), **meta)
 
     def record_source(self, src: Source) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                src.source_key,
-                str(src.path.relative_to(self.folder)),
-                src.api_format,
-                src.sha256,
-                src.billed_characters,
-                src.audio_length_ms,
-                src.trace_id,
-                time.time(),
-            ),
-        )
+        self._write("sources", replace(src, path=str(src.path.relative_to(self.folder))), "created_at")
 
     def source(self, source_key: str) -> Source | None:
-        """The journaled source for a key (check the file with ``file_matches`` before use)."""
-        row = self.db.execute("SELECT * FROM sources WHERE source_key=?", (source_key,)).fetchone()
-        if row is None:
-            return None
-        return Source(
-            source_key,
-            self.folder / row["path"],
-            row["api_format"],
-            row["sha256"],
-            row["billed_characters"],
-            row["audio_length_ms"],
-            row["trace_id"],
-        )
+        """The journaled source for a key (``run.cache`` decides whether it is still usable)."""
+        src = self._read(Source, "sources", source_key)
+        return None if src is None else replace(src, path=self.folder / src.path)
 
     def save_subtitles(self, source_key: str, entries: list) -> None:
         """MiniMax's sentence timings for a source, kept beside its audio (file work only)."""
@@ -188,33 +166,28 @@ class Ledger:
     # ------------------------------------------------------------ outputs --
 
     def record_output(self, out: Output) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                out.relpath,
-                out.output_key,
-                out.source_key,
-                out.sha256,
-                out.duration_s,
-                out.sample_rate,
-                out.channels,
-                time.time(),
-            ),
-        )
+        self._write("outputs", out, "written_at")
 
     def output(self, relpath: str) -> Output | None:
-        row = self.db.execute("SELECT * FROM outputs WHERE relpath=?", (relpath,)).fetchone()
-        if row is None:
-            return None
-        return Output(
-            row["relpath"],
-            row["output_key"],
-            row["source_key"],
-            row["sha256"],
-            row["duration_s"],
-            row["sample_rate"],
-            row["channels"],
+        return self._read(Output, "outputs", relpath)
+
+    # ------------------------------------------- records <-> rows (by name) --
+
+    def _write(self, table: str, record: Source | Output, stamp: str) -> None:
+        """Insert or replace a record: its fields are columns of the same names, plus the time."""
+        names = [f.name for f in fields(record)]
+        columns = ", ".join([*names, stamp])
+        marks = ", ".join("?" * (len(names) + 1))
+        self.db.execute(
+            f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})",
+            (*(getattr(record, name) for name in names), time.time()),
         )
+
+    def _read(self, cls: type[Source] | type[Output], table: str, key: str):
+        """The record whose first field (the table's primary key) is ``key``, or None."""
+        names = [f.name for f in fields(cls)]
+        row = self.db.execute(f"SELECT {', '.join(names)} FROM {table} WHERE {names[0]}=?", (key,)).fetchone()
+        return None if row is None else cls(*row)
 
     # --------------------------------------------------------------- runs --
 
