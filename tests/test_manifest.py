@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ttsbatch.manifest import read as manifest
-from ttsbatch.manifest.read import KNOWN_FIELDS, Line, ManifestError, Problem, iter_manifest, read_manifest
+from ttsbatch.manifest.check import KNOWN_FIELDS, LINE_MAX_CHARS
+from ttsbatch.manifest.read import iter_manifest, read_manifest
+from ttsbatch.manifest.types import Line, ManifestError, Problem
 from ttsbatch.minimax import catalog
 
 FORMATS = ["csv", "jsonl"]
@@ -263,7 +264,7 @@ def test_text_required_and_non_blank(fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_text_length_limit(fmt):
     # longer than one request is fine (the planner splits it); only runaway lines are refused
-    limit = manifest.LINE_MAX_CHARS
+    limit = LINE_MAX_CHARS
     assert problems(f"m.{fmt}", [{**OK, "text": "a " * (catalog.T2A_MAX_CHARS)}]) == []
     found = problems(f"m.{fmt}", [{**OK, "text": "a" * (limit + 1)}])
     has(found, f"m.{fmt}:{first(fmt)}: text: expected at most {limit} characters", f"got {limit + 1}")
@@ -724,7 +725,7 @@ def test_oversized_csv_cell_names_the_text_limit():
     found = problems("m.csv", "text,voice\n" + "x" * size + ",alloy\nFine,alloy\nBad,alloy,1\n")
     assert found == [
         f"m.csv:2: csv: expected cells of at most {csv.field_size_limit()} characters, got a longer one "
-        f"(text may have at most {manifest.LINE_MAX_CHARS})",
+        f"(text may have at most {LINE_MAX_CHARS})",
         "m.csv:4: csv: expected 2 fields (as in the header), got 3",
     ]
 
@@ -884,3 +885,4 @@ def test_any_input_gives_lines_or_manifest_error(ext, data):
     except ManifestError as exc:
         assert exc.problems and str(exc)
         assert all(p.line >= 0 and p.field for p in exc.problems)
+

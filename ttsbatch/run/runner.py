@@ -12,7 +12,8 @@ from pathlib import Path
 from ttsbatch.errors import ExitCode
 from ttsbatch.files import remove_stale_temp_files, write_atomic
 from ttsbatch.manifest import pronunciations as pronunciation
-from ttsbatch.manifest.read import ManifestError, Problem, read_manifest
+from ttsbatch.manifest.read import read_manifest
+from ttsbatch.manifest.types import ManifestError, Problem
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.minimax.retry import RetryPolicy
 from ttsbatch.minimax.speech import MiniMaxClient
