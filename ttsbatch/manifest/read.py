@@ -1,4 +1,4 @@
-"""Read and validate a manifest (CSV, TSV or JSONL) into ``Line`` objects.
+"""Read and validate a manifest (CSV, TSV or JSONL), or line dicts from Python, into ``Line`` objects.
 
 Bad input must cost nothing: the whole manifest is checked before any paid call, and every
 problem is reported at once as ``FILE:LINE: field: what was expected, what was given`` so a
@@ -13,17 +13,23 @@ Decisions where the brief was silent:
 - The extension is matched case-insensitively (``.CSV``). FILE in messages is the file's
   base name (``bad.jsonl:3: speed: ...``, as in the README), whatever folder it was given in.
 - Empty file, unsupported extension, unreadable file: problems on line 0, field ``file``.
+- Line dicts from Python (``check_lines``) are checked like JSONL objects (typed values, the
+  same fields); FILE is the ``source`` name (``<lines>``) and LINE the 1-based row.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
-from ttsbatch.manifest.check import Checker
+from ttsbatch.manifest.check import Checker, Record
 from ttsbatch.manifest.readers import READERS
 from ttsbatch.manifest.types import Line, ManifestError, Problem
 from ttsbatch.minimax import catalog
+
+#: what problems name as their file when the lines came from Python, not from a file
+LINES_SOURCE = "<lines>"
 
 
 def iter_manifest(
@@ -65,6 +71,58 @@ def read_manifest(
     )
 
 
+def iter_lines(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    default_voice: str | None = None,
+    cast: dict[str, str] | None = None,
+    default_model: str = catalog.DEFAULT_SPEECH_MODEL,
+    source: str = LINES_SOURCE,
+) -> Iterator[Line | Problem]:
+    """Line dicts a build script made (the fields of a JSONL line: ``{"text": ..., "voice":
+    ...}``) through the manifest's own checks, yielding each valid ``Line`` and every
+    ``Problem`` in row order; problems name ``source`` and the 1-based row as the line."""
+    checker = Checker(source, default_voice, cast, default_model)
+    yield from checker.setup_problems
+    if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
+        yield Problem(
+            source, 0, "lines", f"expected an iterable of line dicts (a list of dicts), got {_kind_of(rows)}"
+        )
+        return
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        if not isinstance(row, Mapping):
+            yield Problem(source, count, "line", f'expected a dict like {{"text": ...}}, got {_kind_of(row)}')
+            continue
+        values: dict[str, Any] = {}
+        for key, value in row.items():
+            if isinstance(key, str):
+                values[key] = value
+            else:
+                yield Problem(
+                    source, count, repr(key), f"expected a field name (a string), got {_kind_of(key)}"
+                )
+        tainted = len(values) != len(row)  # a bad key was reported: the row yields no Line
+        yield from checker.check(Record(count, count, values, from_text=False, tainted=tainted))
+    if count == 0:
+        yield Problem(source, 0, "lines", "expected at least one line, got none")
+
+
+def check_lines(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    default_voice: str | None = None,
+    cast: dict[str, str] | None = None,
+    default_model: str = catalog.DEFAULT_SPEECH_MODEL,
+    source: str = LINES_SOURCE,
+) -> list[Line]:
+    """All lines from ``iter_lines``, or ``ManifestError`` with every problem (nothing is sent
+    for a bad list, as for a bad file)."""
+    return _all_or_error(
+        iter_lines(rows, default_voice=default_voice, cast=cast, default_model=default_model, source=source)
+    )
+
+
 def _all_or_error(items: Iterable[Line | Problem]) -> list[Line]:
     lines: list[Line] = []
     problems: list[Problem] = []
@@ -74,3 +132,10 @@ def _all_or_error(items: Iterable[Line | Problem]) -> list[Line]:
         raise ManifestError(problems)
     return lines
 
+
+def _kind_of(value: Any) -> str:
+    """``a str``, ``an int``, ``None``: what a Python value is, for a message."""
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
