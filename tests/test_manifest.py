@@ -2,7 +2,8 @@
 
 Real files are written to a temp folder and read with ``read_manifest`` by their absolute
 path, the way the CLI reads them; messages name the file by its base name (``m.csv:2: ...``),
-so every exact-prefix assertion below also checks that.
+so every exact-prefix assertion below also checks that. Line dicts from Python
+(``check_lines``) go through the same checker; their problems name ``<lines>`` and the row.
 """
 
 from __future__ import annotations

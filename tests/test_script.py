@@ -1,7 +1,8 @@
 """Script generation: the chat client, the parsing and checking of answers, book splitting,
 and ``ttsbatch script`` end to end against the fake server (then ``ttsbatch run`` on its manifest).
 
-Every test talks to a real fake server over loopback HTTP; the fake's magic words
+The client and end-to-end tests talk to a real fake server over loopback HTTP (the parsing,
+checking and book tests need no server); the fake's magic words
 (``[[invalid-json-once]]``, ``[[thinking-only]]``, …, see ``ttsbatch.fake.endpoints.scriptwriter``)
 steer the fake model into each failure a real model can produce.
 """

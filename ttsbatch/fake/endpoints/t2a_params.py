@@ -1,6 +1,6 @@
 """Validate a /v1/t2a_v2 body the way the real service does: same codes, clearer messages.
 
-Every range and list comes from ``ttsbatch.catalog``, so the client's own pre-flight
+Every range and list comes from ``ttsbatch.minimax.catalog``, so the client's own pre-flight
 validation and the fake cannot drift apart. Where the API page is silent the choice is
 commented; the rule of thumb is: reject what the page says is invalid, never guess or
 "snap to nearest" (a known trap in other clients).
