@@ -14,8 +14,9 @@ Decisions where the brief was silent:
   in a .csv, a comma in a .tsv); the rows then get no "text/voice missing" problems, which
   would only repeat it once per row. A broken header row (a csv error) stops the reading:
   any later row would be taken for the header. Lines may end in LF, CRLF or a lone CR (old
-  Mac exports). A cell longer than the csv module's limit (131,072 characters) is a ``csv``
-  problem that names the text limit.
+  Mac exports). A cell longer than the csv limit (raised from the csv module's 131,072 to
+  ``LINE_MAX_CHARS`` + 1, so the text check can name the real limit) is a ``csv`` problem
+  that names the text limit.
 - JSONL: duplicate keys in an object are a problem (JSON would keep the last one silently);
   a ``\\u`` escape giving a lone surrogate is a problem (it cannot be written as UTF-8).
 - A JSONL line or CSV record on a line with invalid UTF-8 is not checked further

@@ -14,6 +14,8 @@ MAX_PROBLEMS_SHOWN = 50
 
 @dataclass(frozen=True)
 class Line:
+    """One checked manifest line: what to say, how, and where it goes (unknown fields in ``meta``)."""
+
     id: str
     line_no: int
     text: str
@@ -34,6 +36,8 @@ class Line:
 
 @dataclass(frozen=True)
 class Problem:
+    """One mistake, where to find it: ``FILE:LINE: field: message`` (line 0: the file or an option)."""
+
     file: str
     line: int
     field: str
