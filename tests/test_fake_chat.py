@@ -18,7 +18,7 @@ from conftest import API_KEY
 from ttsbatch.fake import FakeConfig, FakeServer
 from ttsbatch.fake.endpoints import scriptwriter as sw
 from ttsbatch.minimax import catalog
-from ttsbatch.script import generate as script
+from ttsbatch.script.prompt import build_prompt
 
 MODEL = catalog.DEFAULT_CHAT_MODEL
 BRIEF = [{"role": "user", "content": "A podcast about urban beekeeping"}]
@@ -255,7 +255,7 @@ def test_requests_are_logged(server):
 
 def test_fake_reads_ttsbatch_prompt(server):
     speakers = {"Ana": "Wise_Woman", "Bo": "Casual_Guy", "Cy": "Deep_Voice_Man"}
-    system, user = script.build_prompt(
+    system, user = build_prompt(
         "podcast", "Night trains in Europe", speakers, lines=7, language="English"
     )
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -285,12 +285,12 @@ def test_fake_is_deterministic_by_seed():
 
 def test_brief_defaults_and_kinds():
     assert sw.read_brief("tell me about owls").speakers == sw.DEFAULT_SPEAKERS
-    brief = sw.read_brief(script.build_prompt("lines", "Dentist IVR", {"V": "Calm_Woman"}, lines=3)[1])
+    brief = sw.read_brief(build_prompt("lines", "Dentist IVR", {"V": "Calm_Woman"}, lines=3)[1])
     assert (brief.kind, brief.lines, brief.topic) == ("lines", 3, "Dentist IVR")
     lines = sw.script(brief, seed=0)["lines"]
     assert len(lines) == 3 and all(l["id"] for l in lines)  # noqa: E741
     book = sw.script(
-        sw.read_brief(script.build_prompt("audiobook", "A lighthouse", {"N": "Calm_Woman"}, lines=8)[1]), 0
+        sw.read_brief(build_prompt("audiobook", "A lighthouse", {"N": "Calm_Woman"}, lines=8)[1]), 0
     )
     assert [l["group"] for l in book["lines"]].count("Chapter 1") == 4  # noqa: E741
 

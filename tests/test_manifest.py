@@ -2,7 +2,8 @@
 
 Real files are written to a temp folder and read with ``read_manifest`` by their absolute
 path, the way the CLI reads them; messages name the file by its base name (``m.csv:2: ...``),
-so every exact-prefix assertion below also checks that.
+so every exact-prefix assertion below also checks that. Line dicts from Python
+(``check_lines``) go through the same checker; their problems name ``<lines>`` and the row.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ttsbatch.manifest import read as manifest
-from ttsbatch.manifest.read import KNOWN_FIELDS, Line, ManifestError, Problem, iter_manifest, read_manifest
+from ttsbatch.manifest.check import KNOWN_FIELDS, LINE_MAX_CHARS
+from ttsbatch.manifest.read import check_lines, iter_lines, iter_manifest, read_manifest
+from ttsbatch.manifest.types import Line, ManifestError, Problem
 from ttsbatch.minimax import catalog
 
 FORMATS = ["csv", "jsonl"]
@@ -263,7 +265,7 @@ def test_text_required_and_non_blank(fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_text_length_limit(fmt):
     # longer than one request is fine (the planner splits it); only runaway lines are refused
-    limit = manifest.LINE_MAX_CHARS
+    limit = LINE_MAX_CHARS
     assert problems(f"m.{fmt}", [{**OK, "text": "a " * (catalog.T2A_MAX_CHARS)}]) == []
     found = problems(f"m.{fmt}", [{**OK, "text": "a" * (limit + 1)}])
     has(found, f"m.{fmt}:{first(fmt)}: text: expected at most {limit} characters", f"got {limit + 1}")
@@ -724,7 +726,7 @@ def test_oversized_csv_cell_names_the_text_limit():
     found = problems("m.csv", "text,voice\n" + "x" * size + ",alloy\nFine,alloy\nBad,alloy,1\n")
     assert found == [
         f"m.csv:2: csv: expected cells of at most {csv.field_size_limit()} characters, got a longer one "
-        f"(text may have at most {manifest.LINE_MAX_CHARS})",
+        f"(text may have at most {LINE_MAX_CHARS})",
         "m.csv:4: csv: expected 2 fields (as in the header), got 3",
     ]
 
@@ -884,3 +886,71 @@ def test_any_input_gives_lines_or_manifest_error(ext, data):
     except ManifestError as exc:
         assert exc.problems and str(exc)
         assert all(p.line >= 0 and p.field for p in exc.problems)
+
+
+# ------------------------------------------------------- lines from Python ----
+
+
+def test_line_dicts_give_the_same_lines_as_the_jsonl_file_that_holds_them():
+    rows = [
+        {"id": "intro", "text": "Hello.", "voice": "alloy", "speed": 1.25, "group": 3, "mood": "warm"},
+        {"text": "Goodbye.", "speaker": "Host", "pause_after": 0.5, "output": "end/bye"},
+        {"text": "  Spaced  ", "voice": "@Host", "emotion": "happy", "pitch": -2},
+    ]
+    kw = {"cast": {"Host": "Wise_Woman"}, "default_voice": "nova"}
+    assert check_lines(rows, **kw) == lines("same.jsonl", rows, **kw)
+
+
+def test_line_dicts_report_every_problem_by_row_with_the_checks_of_a_file():
+    rows = [
+        {"text": "Fine.", "voice": "alloy"},
+        {"text": "Too fast.", "voice": "alloy", "speed": "1.5", "spead": 2},
+        "not a dict",
+        {"id": "0001", "text": "", "voice": "Bad Voice!"},
+        {"text": "Numbered keys.", "voice": "alloy", 7: "x"},
+    ]
+    with pytest.raises(ManifestError) as info:
+        check_lines(rows)
+    found = [str(p) for p in info.value.problems]
+    has(found, "<lines>:2: speed: ", "expected a number from 0.5 to 2", "the string '1.5'")
+    has(found, "<lines>:2: spead: ", "did you mean 'speed'?")
+    has(found, "<lines>:3: line: ", "expected a dict", "got a str")
+    has(found, "<lines>:4: id: ", "already used by line 1")
+    has(found, "<lines>:4: text: ", "expected non-blank text")
+    has(found, "<lines>:4: voice: ")
+    has(found, "<lines>:5: 7: ", "expected a field name (a string), got an int")
+    assert len(found) == 7
+    # the lines of a file report the same problems under the file's name
+    assert [p for p in found if p.startswith("<lines>:2")] == [
+        p.replace("m.jsonl", "<lines>") for p in problems("m.jsonl", rows[:2]) if p.startswith("m.jsonl:2")
+    ]
+
+
+def test_line_dicts_name_their_source_and_stream_lines_and_problems_in_order():
+    items = list(iter_lines(iter([OK, {"text": "x"}]), source="build.py"))
+    assert isinstance(items[0], Line) and items[0].id == "0001" and items[0].line_no == 1
+    assert [str(p) for p in items[1:]] == [
+        "build.py:2: voice: expected a voice (a voice id, an OpenAI voice name or @Name from --cast), "
+        "got nothing; set it or pass --voice"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([], "<lines>:0: lines: expected at least one line, got none"),
+        (OK, "<lines>:0: lines: expected an iterable of line dicts (a list of dicts), got a dict"),
+        ("text", "<lines>:0: lines: expected an iterable of line dicts (a list of dicts), got a str"),
+        (None, "<lines>:0: lines: expected an iterable of line dicts (a list of dicts), got None"),
+    ],
+)
+def test_line_dicts_that_are_not_a_list_of_lines_are_one_problem(rows, message):
+    with pytest.raises(ManifestError) as info:
+        check_lines(rows)
+    assert [str(p) for p in info.value.problems] == [message]
+
+
+def test_line_dicts_check_the_run_settings_too():
+    with pytest.raises(ManifestError) as info:
+        check_lines([OK], default_voice="Bad Voice!", default_model="speech-9", cast={"Host": "?"})
+    assert sorted(p.file for p in info.value.problems) == ["--cast", "--model", "--voice"]

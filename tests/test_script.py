@@ -1,8 +1,9 @@
 """Script generation: the chat client, the parsing and checking of answers, book splitting,
 and ``ttsbatch script`` end to end against the fake server (then ``ttsbatch run`` on its manifest).
 
-Every test talks to a real fake server over loopback HTTP; the fake's magic words
-(``[[invalid-json-once]]``, ``[[thinking-only]]``, …, see ``ttsbatch.fake.scriptwriter``)
+The client and end-to-end tests talk to a real fake server over loopback HTTP (the parsing,
+checking and book tests need no server); the fake's magic words
+(``[[invalid-json-once]]``, ``[[thinking-only]]``, …, see ``ttsbatch.fake.endpoints.scriptwriter``)
 steer the fake model into each failure a real model can produce.
 """
 
@@ -19,12 +20,17 @@ from conftest import API_KEY, assert_no_secret
 from ttsbatch.cli.script import script_command
 from ttsbatch.errors import UsageError
 from ttsbatch.manifest.read import read_manifest
+from ttsbatch.manifest.sidecar import load_script_meta
 from ttsbatch.minimax import catalog, errors
 from ttsbatch.minimax.chat import APIS, ChatClient, ChatUsage, split_thinking
 from ttsbatch.minimax.config import ApiConfig, Secret
 from ttsbatch.minimax.retry import RetryPolicy
 from ttsbatch.script import book
-from ttsbatch.script import generate as script
+from ttsbatch.script.answer import extract_json, rows_from_answer
+from ttsbatch.script.generate import generate as generate_script
+from ttsbatch.script.output import validate_rows
+from ttsbatch.script.prompt import parse_speakers
+from ttsbatch.script.results import ScriptError
 
 SPEAKERS = {"Host": "English_Trustworthy_Man", "Guest": "Wise_Woman"}
 FAST = RetryPolicy(max_retries=3, base_s=0.01)
@@ -54,7 +60,7 @@ def generate(server, brief: str, *, api_name="chat", stream=True, retry=FAST, **
         async with ChatClient(
             api(server, kw.pop("key", API_KEY)), api=api_name, retry=retry, seed=1
         ) as client:
-            return await script.generate(
+            return await generate_script(
                 client, kind=kw.pop("kind", "podcast"), brief=brief, speakers=SPEAKERS, stream=stream, **kw
             )
 
@@ -174,11 +180,11 @@ def test_extract_json_repairs():
     assert extract_json_ok(fenced) == ({"lines": [{"text": "a"}]}, True)
     assert extract_json_ok('Sure. {"a": "b, ]"} thanks')[0] == {"a": "b, ]"}
     with pytest.raises(ValueError, match="not valid JSON"):
-        script.extract_json('{"lines": [{"speaker": "Host" "text": "cut')
+        extract_json('{"lines": [{"speaker": "Host" "text": "cut')
 
 
 def extract_json_ok(text):
-    return script.extract_json(text)
+    return extract_json(text)
 
 
 def test_rows_from_answer_checks_speakers_and_voices():
@@ -190,7 +196,7 @@ def test_rows_from_answer_checks_speakers_and_voices():
             {"text": "No speaker."},
         ]
     }
-    rows, problems, _ = script.rows_from_answer(answer, "podcast", SPEAKERS)
+    rows, problems, _ = rows_from_answer(answer, "podcast", SPEAKERS)
     assert rows[0] == {
         "id": "001",
         "speaker": "Host",
@@ -205,7 +211,7 @@ def test_rows_from_answer_checks_speakers_and_voices():
         "line 4 (004): speaker: expected one of Host, Guest (from --speakers), got nothing",
     ]
     with pytest.raises(ValueError, match='"lines" list'):
-        script.rows_from_answer({"title": "x"}, "podcast", SPEAKERS)
+        rows_from_answer({"title": "x"}, "podcast", SPEAKERS)
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "tsv"])
@@ -215,7 +221,7 @@ def test_validator_problems_name_script_lines(fmt):
         {"id": "002", "speaker": "Host", "voice": "Calm_Woman", "text": "Fine.", "group": "a", "speed": 3},
         {"id": "003", "speaker": "Host", "voice": "Calm_Woman", "text": "x", "group": "a", "emotion": "joy"},
     ]
-    problems = script.validate_rows(rows, fmt)
+    problems = validate_rows(rows, fmt)
     assert [(p.line, p.field) for p in problems] == [(2, "speed"), (3, "emotion")]
     assert "0.5 to 2" in problems[0].message
 
@@ -254,19 +260,19 @@ def test_repairable_json_is_not_reasked(server):
     ("api_name", "stream"), [("chat", False), ("chat", True), ("messages", False), ("messages", True)]
 )
 def test_thinking_only_reply_is_an_error(server, api_name, stream):
-    with pytest.raises(script.ScriptError, match="spent all 300 --max-tokens thinking") as info:
+    with pytest.raises(ScriptError, match="spent all 300 --max-tokens thinking") as info:
         generate(server, "[[thinking-only]] Volcanoes", api_name=api_name, stream=stream, max_tokens=300)
     assert info.value.usage.output_tokens == 300
     assert len(chat_requests(server)) == 1  # never re-asked: it would pay for the same outcome
 
 
 def test_truncated_answer_is_an_error(server):
-    with pytest.raises(script.ScriptError, match="cut off at 200 --max-tokens"):
+    with pytest.raises(ScriptError, match="cut off at 200 --max-tokens"):
         generate(server, "Volcanoes", max_tokens=200)
 
 
 def test_unknown_voice_and_speaker_are_reported_together(server):
-    with pytest.raises(script.ScriptError) as info:
+    with pytest.raises(ScriptError) as info:
         generate(server, "[[unknown-voice]] [[unknown-speaker]] Volcanoes", lines=5)
     text = str(info.value)
     assert (
@@ -336,7 +342,7 @@ def test_split_markdown_book():
     assert "the lamp\nthe log book" in storm[-1]["text"]
     assert rows[-1]["text"] == "Chapter 3: Calm\nIt was over."
     assert not any("code is not read" in r["text"] or "map" in r["text"] for r in rows)
-    assert script.validate_rows(rows, "jsonl") == []
+    assert validate_rows(rows, "jsonl") == []
 
 
 def test_split_plain_text_book():
@@ -359,14 +365,14 @@ def test_split_plain_text_book():
 
 
 def test_speakers_option():
-    assert script.parse_speakers("Host=nova, @Guest=Wise_Woman", "podcast") == {
+    assert parse_speakers("Host=nova, @Guest=Wise_Woman", "podcast") == {
         "Host": "nova",
         "Guest": "Wise_Woman",
     }
-    assert script.parse_speakers(None, "audiobook") == {"Narrator": "English_expressive_narrator"}
+    assert parse_speakers(None, "audiobook") == {"Narrator": "English_expressive_narrator"}
     for bad in ("A=x,B=y,C=z,D=w,E=v", "Host", "Host=a,host=b", "Host=<bad>"):
         with pytest.raises(UsageError):
-            script.parse_speakers(bad, "podcast")
+            parse_speakers(bad, "podcast")
 
 
 # ------------------------------------------------------------------- CLI --
@@ -415,7 +421,7 @@ def test_cli_end_to_end_then_run_renders_it(server, run_cli, tmp_path):
         catalog.DEFAULT_CHAT_MODEL,
         catalog.CHAT_PATH,
     )
-    assert script.load_script_meta(out)["cost_usd"] == record["cost_usd"]
+    assert load_script_meta(out)["cost_usd"] == record["cost_usd"]
 
     before = out.read_bytes()
     rendered = run_cli(out, out=tmp_path / "audio")

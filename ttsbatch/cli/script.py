@@ -27,11 +27,15 @@ import click
 
 from ttsbatch.cli.options import api_options, api_target
 from ttsbatch.errors import ExitCode, UsageError
+from ttsbatch.manifest.sidecar import script_json_path
 from ttsbatch.minimax import catalog, errors
-from ttsbatch.minimax.chat import APIS
+from ttsbatch.minimax.chat import APIS, ChatClient
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.script import book
-from ttsbatch.script import generate as scripting
+from ttsbatch.script.generate import DEFAULT_MAX_TOKENS, generate
+from ttsbatch.script.output import check_output, output_format, script_record, validate_rows, write_outputs
+from ttsbatch.script.prompt import KINDS, parse_speakers
+from ttsbatch.script.results import ScriptError, ScriptResult
 
 
 def _fail(message: str, code: int) -> None:
@@ -58,7 +62,7 @@ def _read_source(path: Path) -> str:
     help="Read the brief from FILE; with --kind audiobook, the book (text or Markdown) to split.",
 )
 @click.option(
-    "--kind", type=click.Choice(scripting.KINDS), default="podcast", show_default=True, help="What to write."
+    "--kind", type=click.Choice(KINDS), default="podcast", show_default=True, help="What to write."
 )
 @click.option(
     "--speakers",
@@ -89,7 +93,7 @@ def _read_source(path: Path) -> str:
 @click.option(
     "--max-tokens",
     type=click.IntRange(1, catalog.CHAT_MODELS[catalog.DEFAULT_CHAT_MODEL].context_tokens),
-    default=scripting.DEFAULT_MAX_TOKENS,
+    default=DEFAULT_MAX_TOKENS,
     show_default=True,
     help="Most tokens the model may spend, thinking included.",
 )
@@ -122,8 +126,8 @@ def script_command(**opts) -> None:
     if bool(opts["prompt"]) == bool(opts["source"]):
         _fail("give the brief with exactly one of --prompt TEXT or --from FILE", ExitCode.USAGE)
     try:
-        speakers = scripting.parse_speakers(opts["speakers"], kind)
-        scripting.check_output(out, opts["force"])
+        speakers = parse_speakers(opts["speakers"], kind)
+        check_output(out, opts["force"])
     except UsageError as exc:
         _fail(str(exc), ExitCode.USAGE)
     source: Path | None = opts["source"]
@@ -144,7 +148,7 @@ def script_command(**opts) -> None:
             result = asyncio.run(_generate(api, brief, speakers, opts))
         except KeyboardInterrupt:
             _fail("interrupted; nothing was written", ExitCode.INTERRUPTED)
-        except scripting.ScriptError as exc:
+        except ScriptError as exc:
             _fail(str(exc), ExitCode.FAILED)
         except errors.MiniMaxError as exc:
             advice = f"\n  {exc.advice}" if exc.advice else ""
@@ -163,7 +167,7 @@ def script_command(**opts) -> None:
             "lines": opts["line_count"],
             "stream": opts["stream"],
         }
-        record = scripting.script_record(
+        record = script_record(
             kind=kind,
             prompt=brief,
             source=str(source) if source else None,
@@ -182,7 +186,7 @@ def script_command(**opts) -> None:
     offline = " (offline: what the real API would charge)" if opts["offline"] else ""
     click.echo(
         f"wrote {out} ({len(result.rows)} lines, {len(speakers)} speaker(s)) and "
-        f"{scripting.script_json_path(out).name}: {u.input_tokens:,} input + {u.output_tokens:,} output "
+        f"{script_json_path(out).name}: {u.input_tokens:,} input + {u.output_tokens:,} output "
         f"tokens{thinking}, ${result.cost_usd:.4f}{offline}",
         err=True,
     )
@@ -191,7 +195,7 @@ def script_command(**opts) -> None:
 
 async def _generate(
     api: ApiConfig, brief: str, speakers: dict[str, str], opts: dict
-) -> scripting.ScriptResult:
+) -> ScriptResult:
     from ttsbatch.minimax.retry import RetryPolicy
 
     def on_retry(exc: errors.MiniMaxError, attempt: int, delay: float) -> None:
@@ -206,7 +210,7 @@ async def _generate(
         f"script: asking {opts['model']} via {APIS[opts['api']]} at {api.base_url}",
         err=True,
     )
-    async with scripting.ChatClient(
+    async with ChatClient(
         api,
         api=opts["api"],
         timeout=opts["timeout"],
@@ -214,12 +218,12 @@ async def _generate(
         seed=opts["seed"],
         on_retry=on_retry,
     ) as client:
-        return await scripting.generate(
+        return await generate(
             client,
             kind=opts["kind"],
             brief=brief,
             speakers=speakers,
-            fmt=scripting.output_format(opts["out"]),
+            fmt=output_format(opts["out"]),
             model=opts["model"],
             max_tokens=opts["max_tokens"],
             temperature=opts["temperature"],
@@ -248,14 +252,14 @@ def _split_book(source: Path, text: str, speakers: dict[str, str], out: Path, op
         )
     except UsageError as exc:
         _fail(f"{source}: {exc}", ExitCode.USAGE)
-    problems = scripting.validate_rows(rows, scripting.output_format(out))
+    problems = validate_rows(rows, output_format(out))
     if problems:
         shown = "".join(f"\n  {p}" for p in problems[:50])
         _fail(
             f"{source}: the split book has {len(problems)} problem(s); nothing was written:{shown}",
             ExitCode.USAGE,
         )
-    record = scripting.script_record(
+    record = script_record(
         kind="audiobook",
         prompt=None,
         source=str(source),
@@ -268,7 +272,7 @@ def _split_book(source: Path, text: str, speakers: dict[str, str], out: Path, op
     groups = len({r["group"] for r in rows})
     click.echo(
         f"wrote {out} ({len(rows)} lines in {groups} chapter(s), no LLM used) and "
-        f"{scripting.script_json_path(out).name}",
+        f"{script_json_path(out).name}",
         err=True,
     )
     click.echo(f"edit it, then render it with: ttsbatch run {out}", err=True)
@@ -276,7 +280,7 @@ def _split_book(source: Path, text: str, speakers: dict[str, str], out: Path, op
 
 def _write(out: Path, rows: list[dict], record: dict, force: bool) -> None:
     try:
-        scripting.write_outputs(out, rows, record, force=force)
+        write_outputs(out, rows, record, force=force)
     except UsageError as exc:
         _fail(str(exc), ExitCode.USAGE)
     except OSError as exc:

@@ -1,4 +1,4 @@
-"""Everything a fake server run can be told, in one frozen-ish dataclass.
+"""Everything a fake server run can be told, in one dataclass that checks itself when built.
 
 Kept apart from the server so the CLI, tests and benchmarks can build and validate a
 configuration (and fail on a typo such as ``--fault htp500``) before any socket opens.

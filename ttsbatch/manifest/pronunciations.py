@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ttsbatch.manifest.read import ManifestError, Problem
+from ttsbatch.manifest.types import ManifestError, Problem
 
 
 @dataclass(frozen=True)

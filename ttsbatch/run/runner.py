@@ -12,7 +12,9 @@ from pathlib import Path
 from ttsbatch.errors import ExitCode
 from ttsbatch.files import remove_stale_temp_files, write_atomic
 from ttsbatch.manifest import pronunciations as pronunciation
-from ttsbatch.manifest.read import ManifestError, Problem, read_manifest
+from ttsbatch.manifest.read import read_manifest
+from ttsbatch.manifest.sidecar import load_script_meta
+from ttsbatch.manifest.types import ManifestError, Problem
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.minimax.retry import RetryPolicy
 from ttsbatch.minimax.speech import MiniMaxClient
@@ -24,7 +26,6 @@ from ttsbatch.run.ledger import Ledger
 from ttsbatch.run.limiter import RateLimiter
 from ttsbatch.run.pipeline import Pipeline
 from ttsbatch.run.plan import ApiAudio, GroupJob, Job, OutputSpec, plan_jobs
-from ttsbatch.script.generate import load_script_meta
 
 __all__ = ["ManifestError", "RunSettings", "Session", "exit_code", "plan", "summary"]
 

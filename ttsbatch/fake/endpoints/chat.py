@@ -9,7 +9,8 @@ The model always thinks. Without ``reasoning_split`` the thinking sits inside
 ``<think>``; the last chunk has ``choices: []`` and ``usage``; then ``data: [DONE]``. The
 content is sliced into fixed-size pieces, so tags and JSON tokens straddle chunks like
 they do on the wire. What the model writes comes from ``scriptwriter`` (its docstring lists
-the magic words that steer it).
+the magic words that steer it). The order of the checks (key, faults, sensitivity) is
+``llm.serve``'s, shared with the messages endpoint; this module is the OpenAI dialect.
 
 Errors use real HTTP codes with an OpenAI envelope (``{"error": {message, type, param,
 code}}``, plus ``base_resp``): 401 for a missing or wrong Bearer key, 429 for rate limits,
@@ -35,163 +36,26 @@ code}}``, plus ``base_resp``): 401 for a missing or wrong Bearer key, 429 for ra
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from ttsbatch.fake.endpoints import scriptwriter
-from ttsbatch.fake.endpoints.t2a import GATEWAY_500, GATEWAY_502
+from ttsbatch.fake.endpoints.llm import (
+    BadRequest,
+    LlmRequest,
+    check_model,
+    check_temperature,
+    pieces,
+    positive_int,
+    serve,
+    text_of,
+)
+from ttsbatch.fake.endpoints.native import bearer_error
 from ttsbatch.fake.exchange import Exchange, json_bytes
 from ttsbatch.minimax import catalog
 
 DEFAULT_MAX_TOKENS = 8192
-#: characters of content per streamed chunk (tags and JSON straddle chunks, as on the wire)
-PIECE_CHARS = 24
-MAGIC_RETRY_AFTER_MS = "50"
-RATE_CODES = frozenset(code for code, e in catalog.ERROR_CODES.items() if e.rate_signal)
-AUTH_CODES = frozenset({1004, 2049})
-MSG_NO_KEY = "login fail: Please carry the API secret key in the 'Authorization' field of the request header"
-MSG_BAD_KEY = "invalid api key"
 ROLES = ("system", "user", "assistant", "tool")
-
-
-class BadRequest(Exception):
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-
-
-# ------------------------------------------------------------- shared bits --
-
-
-def key_matches(ex: Exchange, key: str) -> bool:
-    expected = ex.app.config.api_key
-    if not key:
-        return False
-    return expected is None or hmac.compare_digest(key.encode(), expected.encode())
-
-
-def pieces(text: str, size: int = PIECE_CHARS) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)]
-
-
-def text_of(content: Any, where: str) -> str:
-    """A message's text: a string, or a list of parts/blocks whose text is joined. Blocks
-    that are not text (images, thinking, tool calls) add nothing the fake model reads."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        out = []
-        for part in content:
-            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                raise BadRequest(f"{where}: each content part must be an object with a type", where)
-            if part["type"] == "text":
-                if not isinstance(part.get("text"), str):
-                    raise BadRequest(f"{where}: a text part needs a string text", where)
-                out.append(part["text"])
-        return "\n".join(out)
-    raise BadRequest(f"{where}: content must be a string or a list of parts", where)
-
-
-def check_temperature(body: dict) -> None:
-    t = body.get("temperature")
-    if t is None:
-        return
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1:
-        raise BadRequest(f"temperature must be in (0, 1], got {t!r}", "temperature")
-
-
-def check_model(body: dict) -> str:
-    model = body.get("model")
-    if not isinstance(model, str) or model not in catalog.CHAT_MODELS:
-        raise BadRequest(f"unknown model {model!r}; use one of {', '.join(catalog.CHAT_MODELS)}", "model")
-    return model
-
-
-def positive_int(value: Any, name: str, default: int | None) -> int:
-    if value is None and default is not None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BadRequest(f"{name} must be a positive integer, got {value!r}", name)
-    return value
-
-
-def sensitive(ex: Exchange, texts: list[str]) -> bool:
-    words = ex.app.config.sensitive_words
-    return any(w and w in t for t in texts for w in words)
-
-
-def rate_limited_once(ex: Exchange, users: list[str]) -> bool:
-    """``[[rate-limit-once]]``: the first request with this brief on this server is refused."""
-    if not users or "[[rate-limit-once]]" not in users[0]:
-        return False
-    key = f"{ex.path}:{hashlib.sha256(users[0].encode()).hexdigest()}"
-    return scriptwriter.once_set(ex.app).first(key)
-
-
-@dataclass
-class Admitted:
-    """``fault`` is the admission's fault, already noted; ``stop`` = a reply was sent."""
-
-    fault: str | None
-    stop: bool
-
-
-def admit(ex: Exchange, kind: str, error) -> Admitted:
-    """Draw this request's fate from the shared gate and answer the faults that end it.
-    ``error(ex, status, code, message, headers)`` sends the endpoint's error envelope."""
-    app, cfg = ex.app, ex.app.config
-    adm = app.gate.admit(kind)
-    ex.note(fault=adm.fault)
-    if app.sleep(adm.delay_s) or (adm.fault == "stall" and app.sleep(cfg.stall_s)):
-        ex.hang_up()  # the server is stopping
-        return Admitted(adm.fault, True)
-    if adm.code is not None:
-        info = catalog.classify_code(adm.code)
-        if adm.code in RATE_CODES:
-            error(ex, 429, adm.code, info.meaning, {"Retry-After": "1"})
-        elif adm.code in AUTH_CODES:
-            error(ex, 401, adm.code, info.meaning, None)
-        elif info.kind == catalog.RETRYABLE:
-            error(ex, 500, adm.code, info.meaning, None)
-        else:
-            error(ex, 200, adm.code, info.meaning, None)
-        return Admitted(adm.fault, True)
-    if adm.fault == "http429":
-        error(ex, 429, 1002, "rate limit exceeded(RPM)", {"Retry-After": "1"})
-        return Admitted(adm.fault, True)
-    if adm.fault in ("http500", "http502"):
-        status, page = (500, GATEWAY_500) if adm.fault == "http500" else (502, GATEWAY_502)
-        ex.reply(page, status=status, content_type="text/html")
-        return Admitted(adm.fault, True)
-    return Admitted(adm.fault, False)
-
-
-def send_json(ex: Exchange, body: dict, fault: str | None) -> None:
-    data = json_bytes(body)
-    if fault == "drop":
-        ex.reply(data, content_type="application/json; charset=utf-8", send_bytes=len(data) // 2)
-    else:
-        ex.reply(data, content_type="application/json; charset=utf-8")
-
-
-def send_events(ex: Exchange, events: list[bytes], fault: str | None) -> None:
-    cfg = ex.app.config
-    ex.begin_stream()
-    for i, event in enumerate(events):
-        if fault == "drop" and i >= max(1, len(events) // 2):
-            ex.hang_up()
-            return
-        ex.stream_write(event)
-        if cfg.stream_chunk_delay_ms and ex.app.sleep(cfg.stream_chunk_delay_ms / 1000):
-            ex.hang_up()
-            return
-    ex.end_stream()
 
 
 # ------------------------------------------------------------------ OpenAI --
@@ -235,17 +99,7 @@ def _empty_completion(ex: Exchange, model: str | None, code: int, msg: str, **ex
     return body
 
 
-@dataclass
-class ChatRequest:
-    model: str
-    system: str
-    messages: list[tuple[str, str]]
-    max_tokens: int
-    stream: bool
-    reasoning_split: bool
-
-
-def parse_chat(body: Any) -> ChatRequest:
+def parse_chat(body: Any) -> LlmRequest:
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     model = check_model(body)
@@ -266,7 +120,7 @@ def parse_chat(body: Any) -> ChatRequest:
         else:
             messages.append((m["role"], text))
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    return ChatRequest(
+    return LlmRequest(
         model=model,
         system="\n".join(system),
         messages=messages,
@@ -302,7 +156,7 @@ def _think_content(reply: scriptwriter.Reply) -> str:
     return f"<think>\n{reply.thinking}\n</think>\n\n{reply.answer}"
 
 
-def _completion(ex: Exchange, req: ChatRequest, reply: scriptwriter.Reply) -> dict:
+def _completion(ex: Exchange, req: LlmRequest, reply: scriptwriter.Reply) -> dict:
     message: dict[str, Any] = {"role": "assistant", "name": "MiniMax AI", "audio_content": ""}
     if req.reasoning_split:
         message["content"] = reply.answer
@@ -322,7 +176,7 @@ def _completion(ex: Exchange, req: ChatRequest, reply: scriptwriter.Reply) -> di
     }
 
 
-def _chunk_events(ex: Exchange, req: ChatRequest, reply: scriptwriter.Reply) -> list[bytes]:
+def _chunk_events(ex: Exchange, req: LlmRequest, reply: scriptwriter.Reply) -> list[bytes]:
     created = int(time.time())
 
     def chunk(choices: list, **extra) -> bytes:
@@ -363,52 +217,38 @@ def _chunk_events(ex: Exchange, req: ChatRequest, reply: scriptwriter.Reply) -> 
     return events
 
 
-def handle(ex: Exchange) -> None:
-    app = ex.app
-    raw = ex.headers.get("Authorization") or ""
-    scheme, _, key = raw.strip().partition(" ")
-    if scheme.lower() != "bearer" or not key_matches(ex, key.strip()):
-        app.sleep(app.config.latency_ms / 1000)
-        code, msg = (
-            (1004, MSG_NO_KEY) if scheme.lower() != "bearer" or not key.strip() else (2049, MSG_BAD_KEY)
-        )
-        openai_error(ex, 401, code, msg, None)
-        return
-    adm = admit(ex, "chat", openai_error)
-    if adm.stop:
-        return
-    try:
-        if ex.json_error:
-            raise BadRequest("request body is not valid JSON")
-        req = parse_chat(ex.json)
-    except BadRequest as err:
+class _Chat:
+    """The OpenAI dialect: Bearer key, OpenAI error envelope, ``chat.completion`` replies."""
+
+    kind = "chat"
+    key_error = staticmethod(bearer_error)  # the native endpoints' header, codes and messages
+    error = staticmethod(openai_error)
+    parse = staticmethod(parse_chat)
+
+    def refuse_params(self, ex: Exchange, err: BadRequest) -> None:
         ex.reply_json(_empty_completion(ex, None, 2013, f"invalid params, {err.message}"))
-        return
-    users = [t for role, t in req.messages if role == "user"]
-    if rate_limited_once(ex, users):
-        body = {
-            "error": {"message": "rate limit exceeded(RPM)", "type": "rate_limit_error", "param": None,
-                      "code": "rate_limit_exceeded"},
-            "base_resp": _base(1002, "rate limit exceeded(RPM)"),
-        }  # fmt: skip
-        ex.reply_json(body, status=429, headers={"retry-after-ms": MAGIC_RETRY_AFTER_MS})
-        return
-    if sensitive(ex, [req.system, *users]):
-        body = _empty_completion(ex, req.model, 1026, "input new_sensitive", input_sensitive=True)
-        body["input_sensitive_type"] = 1
+
+    def refuse_sensitive(self, ex: Exchange, req: LlmRequest, *, output: bool) -> None:
+        if output:
+            body = _empty_completion(ex, req.model, 1027, "output new_sensitive", output_sensitive=True)
+            body["output_sensitive_type"] = 1
+        else:
+            body = _empty_completion(ex, req.model, 1026, "input new_sensitive", input_sensitive=True)
+            body["input_sensitive_type"] = 1
         ex.reply_json(body)
-        return
-    reply = scriptwriter.respond(req.system, req.messages, seed=app.config.seed, max_tokens=req.max_tokens)
-    if "output-sensitive" in reply.brief.magic:
-        body = _empty_completion(ex, req.model, 1027, "output new_sensitive", output_sensitive=True)
-        body["output_sensitive_type"] = 1
-        ex.reply_json(body)
-        return
-    ex.note(status_code=0)
-    if req.stream:
-        send_events(ex, _chunk_events(ex, req, reply), adm.fault)
-    else:
-        send_json(ex, _completion(ex, req, reply), adm.fault)
+
+    def body(self, ex: Exchange, req: LlmRequest, reply: scriptwriter.Reply) -> dict:
+        return _completion(ex, req, reply)
+
+    def events(self, ex: Exchange, req: LlmRequest, reply: scriptwriter.Reply) -> list[bytes]:
+        return _chunk_events(ex, req, reply)
+
+
+_CHAT = _Chat()
+
+
+def handle(ex: Exchange) -> None:
+    serve(ex, _CHAT)
 
 
 def register(app) -> None:

@@ -9,7 +9,8 @@ cache_read_input_tokens}``. Streams are the standard Anthropic events: ``message
 ``signature_delta``, ``text_delta``) / ``content_block_stop``, ``message_delta``,
 ``message_stop``. Errors use real HTTP codes and the Anthropic envelope
 ``{"type": "error", "error": {"type": ..., "message": ...}}``. Magic words in the prompt
-(see ``scriptwriter``) steer what the model writes.
+(see ``scriptwriter``) steer what the model writes. The order of the checks is ``llm.serve``'s,
+shared with the chat endpoint; this module is the Anthropic dialect.
 
 Decisions where the API page is silent:
 
@@ -31,21 +32,17 @@ from __future__ import annotations
 from typing import Any
 
 from ttsbatch.fake.endpoints import scriptwriter
-from ttsbatch.fake.endpoints.chat import (
-    MAGIC_RETRY_AFTER_MS,
+from ttsbatch.fake.endpoints.llm import (
     BadRequest,
-    admit,
+    LlmRequest,
     check_model,
     check_temperature,
-    key_matches,
     pieces,
     positive_int,
-    rate_limited_once,
-    send_events,
-    send_json,
-    sensitive,
+    serve,
     text_of,
 )
+from ttsbatch.fake.endpoints.native import bearer_key, key_matches
 from ttsbatch.fake.exchange import Exchange, json_bytes
 from ttsbatch.minimax import catalog
 
@@ -76,7 +73,7 @@ def _usage(reply: scriptwriter.Reply, output_tokens: int) -> dict:
     }
 
 
-def _parse(body: Any) -> tuple[str, str, list[tuple[str, str]], int, bool]:
+def _parse(body: Any) -> LlmRequest:
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     model = check_model(body)
@@ -93,7 +90,7 @@ def _parse(body: Any) -> tuple[str, str, list[tuple[str, str]], int, bool]:
         if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
             raise BadRequest(f"messages.{i}.role: must be 'user' or 'assistant'", "messages")
         messages.append((m["role"], text_of(m.get("content"), f"messages.{i}.content")))
-    return model, system, messages, max_tokens, bool(body.get("stream"))
+    return LlmRequest(model, system, messages, max_tokens, bool(body.get("stream")))
 
 
 def _message(ex: Exchange, model: str, reply: scriptwriter.Reply, seed: int) -> dict:
@@ -168,44 +165,40 @@ def _events(message: dict, reply: scriptwriter.Reply) -> list[bytes]:
     return events
 
 
-def handle(ex: Exchange) -> None:
-    app = ex.app
-    key = (ex.headers.get("x-api-key") or "").strip()
-    if not key:
-        scheme, _, bearer = (ex.headers.get("Authorization") or "").strip().partition(" ")
-        key = bearer.strip() if scheme.lower() == "bearer" else ""
-    if not key_matches(ex, key):
-        app.sleep(app.config.latency_ms / 1000)
-        message = "missing x-api-key header" if not key else "invalid x-api-key"
-        anthropic_error(ex, 401, 1004 if not key else 2049, message, None)
-        return
-    adm = admit(ex, "messages", anthropic_error)
-    if adm.stop:
-        return
-    try:
-        if ex.json_error:
-            raise BadRequest("request body is not valid JSON")
-        model, system, messages, max_tokens, stream = _parse(ex.json)
-    except BadRequest as err:
+class _Messages:
+    """The Anthropic dialect: ``x-api-key`` (or Bearer), Anthropic error envelope, ``message`` replies."""
+
+    kind = "messages"
+    error = staticmethod(anthropic_error)
+    parse = staticmethod(_parse)
+
+    def key_error(self, ex: Exchange) -> tuple[int, str] | None:
+        key = (ex.headers.get("x-api-key") or "").strip() or bearer_key(ex)
+        if not key:
+            return 1004, "missing x-api-key header"
+        return None if key_matches(ex, key) else (2049, "invalid x-api-key")
+
+    def refuse_params(self, ex: Exchange, err: BadRequest) -> None:
         anthropic_error(ex, 400, 2013, err.message, None)
-        return
-    users = [t for role, t in messages if role == "user"]
-    if rate_limited_once(ex, users):
-        anthropic_error(ex, 429, 1002, "rate limit exceeded(RPM)", {"retry-after-ms": MAGIC_RETRY_AFTER_MS})
-        return
-    if sensitive(ex, [system, *users]):
-        anthropic_error(ex, 400, 1026, "MiniMax error 1026: input content flagged as sensitive", None)
-        return
-    reply = scriptwriter.respond(system, messages, seed=app.config.seed, max_tokens=max_tokens)
-    if "output-sensitive" in reply.brief.magic:
-        anthropic_error(ex, 400, 1027, "MiniMax error 1027: output content flagged as sensitive", None)
-        return
-    ex.note(status_code=0)
-    message = _message(ex, model, reply, app.config.seed)
-    if stream:
-        send_events(ex, _events(message, reply), adm.fault)
-    else:
-        send_json(ex, message, adm.fault)
+
+    def refuse_sensitive(self, ex: Exchange, req: LlmRequest, *, output: bool) -> None:
+        if output:
+            anthropic_error(ex, 400, 1027, "MiniMax error 1027: output content flagged as sensitive", None)
+        else:
+            anthropic_error(ex, 400, 1026, "MiniMax error 1026: input content flagged as sensitive", None)
+
+    def body(self, ex: Exchange, req: LlmRequest, reply: scriptwriter.Reply) -> dict:
+        return _message(ex, req.model, reply, ex.app.config.seed)
+
+    def events(self, ex: Exchange, req: LlmRequest, reply: scriptwriter.Reply) -> list[bytes]:
+        return _events(self.body(ex, req, reply), reply)
+
+
+_MESSAGES = _Messages()
+
+
+def handle(ex: Exchange) -> None:
+    serve(ex, _MESSAGES)
 
 
 def register(app) -> None:

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 
 from ttsbatch.fake.endpoints.native import bearer_error, reply_error
 from ttsbatch.fake.endpoints.t2a import admit_speech, render
-from ttsbatch.fake.endpoints.t2a_params import PAUSE_MAX_S, PAUSE_MIN_S, ParamError, parse
+from ttsbatch.fake.endpoints.t2a_params import ParamError, check_text_content, parse
 from ttsbatch.fake.exchange import Exchange, json_bytes
-from ttsbatch.fake.voice.synth import pause_markers
 from ttsbatch.minimax import catalog
 
 #: the documented poll limit: at most this many queries per account in any QUERY_WINDOW_S
@@ -135,24 +134,6 @@ def _check_text(body: dict) -> str:
     return text
 
 
-def _check_text_content(text: str, config) -> None:
-    """The text checks ``parse`` makes, on the whole long text (same order, same codes)."""
-    for _, _, seconds in pause_markers(text):
-        if not PAUSE_MIN_S <= seconds <= PAUSE_MAX_S:
-            raise ParamError(
-                2013,
-                f"invalid params, pause marker <#{seconds:g}#> must be between {PAUSE_MIN_S} and {PAUSE_MAX_S} seconds",
-            )
-    ratio = catalog.invisible_character_ratio(text)
-    if ratio > catalog.INVISIBLE_RATIO_LIMIT:
-        raise ParamError(
-            1042,
-            f"invisible characters are {ratio:.0%} of the text (limit {catalog.INVISIBLE_RATIO_LIMIT:.0%})",
-        )
-    if any(word and word in text for word in config.sensitive_words):
-        raise ParamError(1026, "input new_sensitive: the text contains sensitive content")
-
-
 def parse_async(body: object, config):
     """Validate an async body with t2a_v2's own parser. ``parse`` caps text at t2a's 9,999
     characters, so it sees a one-character stand-in (and no sensitive words) and the real text
@@ -179,7 +160,7 @@ def parse_async(body: object, config):
         if renamed:
             err.msg = err.msg.replace("audio_setting.sample_rate", "audio_setting.audio_sample_rate")
         raise
-    _check_text_content(text, config)
+    check_text_content(text, config)
     return dataclasses.replace(req, text=text, subtitle=True, stream=False, output_format="hex")
 
 
@@ -296,7 +277,10 @@ def handle_query(ex: Exchange) -> None:
 
 
 def _file_for(ex: Exchange):
-    """The task behind ``?file_id=`` and its stored bytes, or reply 2013 and return None."""
+    """After the key check: the task behind ``?file_id=`` and its stored bytes, or None once
+    the error reply is sent (the key's, or 2013)."""
+    if not _auth_ok(ex):
+        return None
     store = _tasks(ex.app)
     file_id = _int_param(ex, "file_id")
     with store.lock:
@@ -311,8 +295,6 @@ def _file_for(ex: Exchange):
 
 
 def handle_retrieve(ex: Exchange) -> None:
-    if not _auth_ok(ex):
-        return
     found = _file_for(ex)
     if found is None:
         return
@@ -334,8 +316,6 @@ def handle_retrieve(ex: Exchange) -> None:
 
 
 def handle_retrieve_content(ex: Exchange) -> None:
-    if not _auth_ok(ex):
-        return
     found = _file_for(ex)
     if found is None:
         return

@@ -1,6 +1,6 @@
 """Validate a /v1/t2a_v2 body the way the real service does: same codes, clearer messages.
 
-Every range and list comes from ``ttsbatch.catalog``, so the client's own pre-flight
+Every range and list comes from ``ttsbatch.minimax.catalog``, so the client's own pre-flight
 validation and the fake cannot drift apart. Where the API page is silent the choice is
 commented; the rule of thumb is: reject what the page says is invalid, never guess or
 "snap to nearest" (a known trap in other clients).
@@ -126,6 +126,26 @@ def _voices(body: dict, vs: dict, config: FakeConfig) -> tuple[tuple[str, int], 
     return ((vid, 100),)
 
 
+def check_text_content(text: str, config: FakeConfig) -> None:
+    """What the text says, checked after every other param: pause markers, invisible
+    characters (1042), sensitive words (1026). The async endpoint runs it on its long text."""
+    for _, _, seconds in pause_markers(text):
+        # Decision: a marker outside the documented 0.01-99.99 s is rejected, not clamped.
+        if not PAUSE_MIN_S <= seconds <= PAUSE_MAX_S:
+            raise _invalid(
+                f"pause marker <#{seconds:g}#> must be between {PAUSE_MIN_S} and {PAUSE_MAX_S} seconds"
+            )
+    ratio = catalog.invisible_character_ratio(text)
+    if ratio > catalog.INVISIBLE_RATIO_LIMIT:
+        raise ParamError(
+            1042,
+            f"invisible characters are {ratio:.0%} of the text (limit {catalog.INVISIBLE_RATIO_LIMIT:.0%})",
+        )
+    # Decision: sensitive words match as case-sensitive substrings.
+    if any(word and word in text for word in config.sensitive_words):
+        raise ParamError(1026, "input new_sensitive: the text contains sensitive content")
+
+
 def parse(body: object, config: FakeConfig) -> T2ARequest:
     """Return the validated request or raise ``ParamError`` (2013, 20132, 1042, 1026)."""
     if not isinstance(body, dict):
@@ -216,22 +236,7 @@ def parse(body: object, config: FakeConfig) -> T2ARequest:
     stream_options = _obj(body, "stream_options")
     exclude = _bool(stream_options, "exclude_aggregated_audio", "stream_options.")
 
-    for _, _, seconds in pause_markers(text):
-        # Decision: a marker outside the documented 0.01-99.99 s is rejected, not clamped.
-        if not PAUSE_MIN_S <= seconds <= PAUSE_MAX_S:
-            raise _invalid(
-                f"pause marker <#{seconds:g}#> must be between {PAUSE_MIN_S} and {PAUSE_MAX_S} seconds"
-            )
-
-    ratio = catalog.invisible_character_ratio(text)
-    if ratio > catalog.INVISIBLE_RATIO_LIMIT:
-        raise ParamError(
-            1042,
-            f"invisible characters are {ratio:.0%} of the text (limit {catalog.INVISIBLE_RATIO_LIMIT:.0%})",
-        )
-    # Decision: sensitive words match as case-sensitive substrings.
-    if any(word and word in text for word in config.sensitive_words):
-        raise ParamError(1026, "input new_sensitive: the text contains sensitive content")
+    check_text_content(text, config)
 
     return T2ARequest(
         model=model,

@@ -1,7 +1,7 @@
 """A minimal ctypes wrapper over the libespeak-ng that the ``espeakng-loader`` wheel ships.
 
 Why ctypes and not a binding package: the wheel is the only thing that installs with pip
-alone on every platform, and five functions are all the fake needs. Two traps handled
+alone on every platform, and six functions are all the fake needs. Two traps handled
 here: the library calls ``exit(1)`` when it cannot find its data, so the data path is
 always passed (and ``espeakINITIALIZE_DONT_EXIT`` set); and it keeps global state, so
 every call runs under one process-wide lock.
