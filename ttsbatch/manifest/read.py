@@ -74,7 +74,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from ttsbatch.audio.codecs import OUTPUT_EXTENSIONS
+from ttsbatch.audio.encoders import OUTPUT_EXTENSIONS
 from ttsbatch.minimax import catalog
 
 KNOWN_FIELDS: tuple[str, ...] = (

@@ -12,6 +12,9 @@ tag (the first frame, silent, skipped by decoders) records the frame count, byte
 seek table, the delay and the padding, exactly as LAME's own ``lame_get_lametag_frame`` lays
 them out, so decoders that honour LAME's tag give back exactly the samples we fed in
 (tested with mpg123 inside libsndfile, and with mutagen's length; ffmpeg reads the same tag).
+
+Reading: ``bitrates`` walks the frame headers, the way a distributor's constant-bitrate check
+sees the file (QA reports it).
 """
 
 from __future__ import annotations
