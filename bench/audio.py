@@ -4,7 +4,7 @@ Parts are one-minute mono FLAC files at 32 kHz (what MiniMax returns for ``--api
 flac``), made in a temp folder from the tests' speech-like voice at varied levels. Two ways
 to turn them into one mastered 44.1 kHz MP3 at 192 kb/s CBR:
 
-* streaming: ``ttsbatch.assemble.assemble_to_file`` exactly as a run calls it (decode +
+* streaming: ``ttsbatch.audio.assemble.assemble_to_file`` exactly as a run calls it (decode +
   resample in blocks, pass 1 measure, codec probe, pass 2 gain + limiter + MP3 encode in
   blocks, then decode the file to check its duration and measure it for the QA report).
   Each run is a child process, so its peak RSS (VmHWM) is its own.
@@ -12,11 +12,12 @@ to turn them into one mastered 44.1 kHz MP3 at 192 kb/s CBR:
   one gain, peak-normalise, encode in one call: the "hold everything" approach.
 
 Stages are timed separately on a shorter chapter (``--stage-minutes``) in this process,
-with libsndfile's MP3 writer (what ttsbatch used before ``ttsbatch.mp3``) as the baseline
+with libsndfile's MP3 writer (what ttsbatch used before ``ttsbatch.audio.encoders.mp3``) as the
+baseline
 for the encode.
 
-    /tmp/venv/bin/python bench/audio.py                    # 2 h chapter, ~6 min
-    /tmp/venv/bin/python bench/audio.py --minutes 20       # quicker
+    python bench/audio.py                    # 2 h chapter, ~6 min
+    python bench/audio.py --minutes 20       # quicker
 
 Targets: >= 100x realtime on one core (<= 36 CPU s per hour), peak RSS < 400 MB for 2 h.
 Timings are never asserted: the table says PASS/MISS and the script exits 0.
@@ -44,7 +45,7 @@ RATE_IN, RATE_OUT, KBPS = 32000, 44100, 192
 
 
 def presets() -> dict:
-    from ttsbatch.audio.mastering import PRESETS
+    from ttsbatch.audio.presets import PRESETS
 
     return {
         "acx": PRESETS["acx"],  # RMS + sample-peak limiter, room-tone bed
@@ -141,9 +142,10 @@ def stages(folder: Path, preset_name: str) -> list[tuple[str, float, float]]:
     import io
 
     from ttsbatch.audio import assemble as asm
-    from ttsbatch.audio import mp3
+    from ttsbatch.audio.encoders import mp3
     from ttsbatch.audio.mastering import Applier, codec_shift, excerpt_ranges, plan_master
-    from ttsbatch.audio.meter import Analyzer, read_blocks
+    from ttsbatch.audio.meter import Analyzer
+    from ttsbatch.audio.pcm import BLOCK_FRAMES, read_blocks
 
     preset = presets()[preset_name]
     parts = sorted(folder.glob("part*.flac"))
@@ -164,13 +166,13 @@ def stages(folder: Path, preset_name: str) -> list[tuple[str, float, float]]:
         return n
 
     def stream():
-        return asm._stream(parts, gaps, 0.0, 0.0, RATE_OUT, 1, None, asm.BLOCK_FRAMES, [])
+        return asm.joined_blocks(parts, gaps, 0.0, 0.0, RATE_OUT, 1, None, BLOCK_FRAMES, [])
 
     frames_in = timed("decode FLAC", decode_only)
     frames = timed("decode + resample 32k->44.1k", lambda: sum(len(b) for b in stream()))
     timings[-1] = (timings[-1][0], timings[-1][1] - timings[-2][1])  # resample alone
 
-    spill = asm._Spill(folder)
+    spill = asm.Spill(folder)
 
     def analyse():
         an = Analyzer(RATE_OUT, 1, true_peak=preset.true_peak)
@@ -183,11 +185,11 @@ def stages(folder: Path, preset_name: str) -> list[tuple[str, float, float]]:
     assert spill.whole
 
     def kept():  # pass 2 reads pass 1's resampled audio back, as assemble_to_file does
-        return spill.blocks(1, asm.BLOCK_FRAMES)
+        return spill.blocks(1, BLOCK_FRAMES)
 
     plan = timed("plan: gain + limiter curve", lambda: plan_master(analysis, preset))
 
-    capture = asm._Excerpts(excerpt_ranges(frames, RATE_OUT), 1)  # untimed: pass 1 does this
+    capture = asm.Excerpts(excerpt_ranges(frames, RATE_OUT), 1)  # untimed: pass 1 does this
     for b in stream():
         capture.feed(b)
 
@@ -215,7 +217,7 @@ def stages(folder: Path, preset_name: str) -> list[tuple[str, float, float]]:
     data = timed("pass 2 + MP3 192k encode", encode)
     timings[-1] = (timings[-1][0].replace("pass 2 + ", ""), timings[-1][1] - timings[-2][1])
 
-    def libsndfile_encode():  # the encoder ttsbatch used before ttsbatch.mp3: the baseline
+    def libsndfile_encode():  # the encoder ttsbatch used before our MP3 writer: the baseline
         buf = io.BytesIO()
         applier = Applier(plan, 1)
         level = (320 - KBPS) / 288  # libsndfile maps CBR bitrate onto compression_level
@@ -286,7 +288,7 @@ def main() -> None:
             print(f"\n[{name}]")
             print(table(["stage", "CPU s/h", "realtime"], rows))
             ours, before = by_label["MP3 192k encode"], by_label["(baseline: libsndfile MP3 encode)"]
-            print(f"MP3 encode: ttsbatch.mp3 {ours:.1f} CPU s/h vs libsndfile {before:.1f}: "
+            print(f"MP3 encode: ttsbatch {ours:.1f} CPU s/h vs libsndfile {before:.1f}: "
                   f"{before / ours:.1f}x faster")  # fmt: skip
             core = sum(v for k, v in by_label.items() if k.startswith(("pass ", "plan", "codec", "MP3 192k")))
             checked = core + by_label["verify: decode the MP3"] + by_label["QA: measure the decoded MP3"]

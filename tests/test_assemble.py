@@ -14,8 +14,9 @@ import soundfile as sf
 from test_mastering import speech_like
 
 from ttsbatch.audio import assemble as asm
-from ttsbatch.audio import mastering as m
-from ttsbatch.audio import meter, mp3
+from ttsbatch.audio import id3, meter, qa
+from ttsbatch.audio.encoders import mp3
+from ttsbatch.audio.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,7 +95,7 @@ def test_streamed_file_decodes_to_parts_plus_gaps(tmp_path, fmt):
 def test_loudness_is_normalised_per_file_not_per_part(tmp_path):
     levels = [-36, -24, -30, -20]  # parts ~16 dB apart
     parts = write_parts(tmp_path, levels, seconds=6.0)
-    preset = m.PRESETS["podcast-mono"]
+    preset = PRESETS["podcast-mono"]
     out = asm.assemble_to_file(
         tmp_path / "episode.mp3", parts, gaps_s=[0.5] * 3, rate=44100, channels=1, preset=preset,
         bitrate_kbps=preset.bitrate_kbps, check_qa=True,
@@ -114,12 +115,12 @@ def test_loudness_is_normalised_per_file_not_per_part(tmp_path):
 
 def test_acx_chapter_streams_to_a_passing_file(tmp_path):
     parts = write_parts(tmp_path, [-32, -26], seconds=10.0)
-    acx = m.PRESETS["acx"]
+    acx = PRESETS["acx"]
     out = asm.assemble_to_file(
         tmp_path / "ch01.mp3", parts, gaps_s=[1.0], head_s=acx.head_s, tail_s=acx.tail_s, rate=44100,
         channels=1, preset=acx, check_qa=True,
     )  # fmt: skip
-    report = m.qa_file(out.path, acx, expected_head_s=acx.head_s, expected_tail_s=acx.tail_s)
+    report = qa.qa_file(out.path, acx, expected_head_s=acx.head_s, expected_tail_s=acx.tail_s)
     assert report["verdict"] == "PASS", report["reasons"]
     assert report["rms_dbfs"] == pytest.approx(-20.0, abs=0.5) and report["sample_peak_db"] <= -3.0
     assert report["digital_silence_s"] == 0 and report["noise_floor_db"] <= -60
@@ -160,25 +161,25 @@ def test_mp3_tags_and_chapters_read_back_and_leave_decoding_exact(tmp_path):
     tagged = asm.assemble_to_file(
         tmp_path / "tagged.mp3", parts, gaps_s=[1.0], rate=44100, channels=1, tags=tags
     )
-    got = asm.read_mp3_tags(tagged.path)
+    got = id3.read_mp3_tags(tagged.path)
     assert (got["title"], got["artist"], got["album"]) == ("Episode 1", "Narrator", "Série")
     assert [c[0] for c in got["chapters"]] == ["Opening", "Ünïcode 第二章"]
     assert [t for c in got["chapters"] for t in c[1:]] == pytest.approx([0.0, 3.0, 4.0, 7.0], abs=1e-3)
     assert np.array_equal(decoded(tagged.path)[0], decoded(plain.path)[0])
-    asm.tag_mp3(tagged.path, title="Retitled")  # replaces the tag, does not stack a second one
+    id3.tag_mp3(tagged.path, title="Retitled")  # replaces the tag, does not stack a second one
     assert (
-        asm.read_mp3_tags(tagged.path)["chapters"] == []
+        id3.read_mp3_tags(tagged.path)["chapters"] == []
         and decoded(tagged.path)[0].shape == decoded(plain.path)[0].shape
     )
     assert mp3.bitrates(tagged.path).keys() == {192}
 
 
 def test_chapters_are_what_mutagen_reads(tmp_path):
-    id3 = pytest.importorskip("mutagen.id3")  # optional: an independent reader of the frames
+    mutagen_id3 = pytest.importorskip("mutagen.id3")  # optional: an independent reader of the frames
     path = tmp_path / "x.mp3"
     sf.write(path, speech_like(2, 44100), 44100, format="MP3")
-    asm.tag_mp3(path, "T", "A", "Al", [("One", 0.0, 1.0), ("Two", 1.0, 2.0)])
-    tag = id3.ID3(path)
+    id3.tag_mp3(path, "T", "A", "Al", [("One", 0.0, 1.0), ("Two", 1.0, 2.0)])
+    tag = mutagen_id3.ID3(path)
     assert tag.version[:2] == (2, 3) and str(tag["TIT2"]) == "T" and str(tag["TALB"]) == "Al"
     toc = tag.getall("CTOC")[0]
     assert toc.child_element_ids == ["chp0", "chp1"]
@@ -195,7 +196,8 @@ _RSS_SCRIPT = textwrap.dedent(
     import json, re, sys
     from pathlib import Path
     import numpy as np
-    from ttsbatch.audio import assemble as asm, mastering as m
+    from ttsbatch.audio import assemble as asm
+    from ttsbatch.audio.presets import PRESETS
 
     def status(key):
         return int(re.search(key + r":\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1))
@@ -205,11 +207,11 @@ _RSS_SCRIPT = textwrap.dedent(
     # load every library on one second of audio, then reset the high-water mark
     tone = (0.1 * np.sin(np.arange(32000) / 5)).astype(np.float32)[:, None]
     asm.assemble_to_file(folder / "warm.flac", [(tone, 32000)], rate=44100, channels=1,
-                         preset=m.PRESETS["podcast"], check_qa=True)
+                         preset=PRESETS["podcast"], check_qa=True)
     Path("/proc/self/clear_refs").write_text("5")
     base = status("VmRSS")
     out = asm.assemble_to_file(folder / "chapter.flac", parts, gaps_s=[0.5] * (len(parts) - 1),
-                               rate=44100, channels=1, preset=m.PRESETS["podcast"], check_qa=True)
+                               rate=44100, channels=1, preset=PRESETS["podcast"], check_qa=True)
     print(json.dumps({"growth_kb": status("VmHWM") - base, "duration_s": out.duration_s,
                       "lufs": out.qa["integrated_lufs"]}))
     """

@@ -17,8 +17,10 @@ from hypothesis import strategies as st
 
 from ttsbatch.audio import codecs as audio
 from ttsbatch.audio import mastering as m
-from ttsbatch.audio import meter, mp3
+from ttsbatch.audio import meter, qa
 from ttsbatch.audio.assemble import assemble
+from ttsbatch.audio.encoders import mp3
+from ttsbatch.audio.presets import PRESETS, Preset
 
 
 def speech_like(
@@ -182,7 +184,7 @@ def test_limiter_holds_true_peak_and_keeps_loudness_on_target():
     x = speech_like(30, rate, seed=4)
     x[rate // 2 :: 3 * rate] = 0.9  # sharp clicks: peaks 30 dB above the voice
     for name, target in (("broadcast", -23.0), ("spotify", -14.0)):  # spotify: heavy limiting
-        preset = m.PRESETS[name]
+        preset = PRESETS[name]
         out = m.master(x, rate, preset, encode_as=("wav", 0))
         assert meter.true_peak_dbtp(out, rate) <= preset.limit_db + 0.05
         assert meter.integrated_lufs(out, rate) == pytest.approx(target, abs=0.1)
@@ -192,22 +194,22 @@ def test_loudness_after_limiting_is_predicted_even_when_the_target_is_out_of_rea
     rate = 48000
     x = speech_like(30, rate, seed=4)
     x[rate // 2 :: rate] = 0.9  # a click every second keeps the limiter from ever releasing
-    plan = m.plan_master(meter.analyze(x, rate), m.PRESETS["spotify"])
+    plan = m.plan_master(meter.analyze(x, rate), PRESETS["spotify"])
     out = m.Applier(plan, 1).process(x)
-    assert meter.true_peak_dbtp(out, rate) <= m.PRESETS["spotify"].limit_db + 0.05
+    assert meter.true_peak_dbtp(out, rate) <= PRESETS["spotify"].limit_db + 0.05
     assert meter.integrated_lufs(out, rate) == pytest.approx(plan.predicted_db, abs=0.05)
     assert plan.predicted_db < -14.0  # the closest plan, not a runaway gain
 
 
 def test_none_preset_changes_nothing():
     x = speech_like(3, 44100)
-    assert np.array_equal(m.master(x, 44100, m.PRESETS["none"]), x)
+    assert np.array_equal(m.master(x, 44100, PRESETS["none"]), x)
 
 
 # ------------------------------------------------- presets, decoded after encode ----
 
 
-def programme(rate: int, channels: int, preset: m.Preset) -> np.ndarray:
+def programme(rate: int, channels: int, preset: Preset) -> np.ndarray:
     """Three clips at different levels joined with pauses, head and tail, like a chapter."""
     clips = [
         (speech_like(14, 32000, seed=s, level_db=lvl), 32000) for s, lvl in ((1, -34), (2, -26), (3, -30))
@@ -219,7 +221,7 @@ def programme(rate: int, channels: int, preset: m.Preset) -> np.ndarray:
 
 @pytest.mark.parametrize("name", ["podcast", "podcast-mono", "spotify", "broadcast", "game", "acx"])
 def test_preset_lands_on_target_after_encoding(name):
-    preset = m.PRESETS[name]
+    preset = PRESETS[name]
     rate = preset.sample_rate
     x = programme(rate, preset.channels, preset)
     mastered = m.master(x, rate, preset)
@@ -232,15 +234,15 @@ def test_preset_lands_on_target_after_encoding(name):
     else:
         assert an.rms_dbfs() == pytest.approx(preset.target_db, abs=0.5)
         assert an.sample_peak_db() <= preset.peak_max_db + 0.1
-    report = m.qa(decoded, rate, preset, expected_head_s=preset.head_s, expected_tail_s=preset.tail_s)
+    report = qa.qa(decoded, rate, preset, expected_head_s=preset.head_s, expected_tail_s=preset.tail_s)
     assert report["verdict"] == "PASS", report["reasons"]
 
 
 def test_acx_output_meets_every_acx_number():
-    acx = m.PRESETS["acx"]
+    acx = PRESETS["acx"]
     x = programme(44100, 1, acx)
     data, decoded, rate = encode_decode(m.master(x, 44100, acx), 44100, "mp3", 192)
-    report = m.qa(decoded, rate, acx, expected_head_s=0.75, expected_tail_s=2.0)
+    report = qa.qa(decoded, rate, acx, expected_head_s=0.75, expected_tail_s=2.0)
     assert -23 <= report["rms_dbfs"] <= -18 and abs(report["rms_dbfs"] - -20) <= 0.5
     assert report["sample_peak_db"] <= -3.0
     assert report["noise_floor_db"] is not None and report["noise_floor_db"] <= -60
@@ -257,16 +259,16 @@ def test_acx_output_meets_every_acx_number():
 
 
 def test_qa_fails_with_reasons():
-    acx = m.PRESETS["acx"]
+    acx = PRESETS["acx"]
     quiet = speech_like(6, 44100, level_db=-40)  # too quiet, no head or tail, dead air in pauses
     vbr = io.BytesIO()
     sf.write(vbr, quiet, 44100, format="MP3")  # soundfile's default MP3 is VBR
-    report = m.qa_report(meter.analyze(quiet, 44100), acx, mp3_kbps=mp3.bitrates(vbr.getvalue()))
+    report = qa.qa_report(meter.analyze(quiet, 44100), acx, mp3_kbps=mp3.bitrates(vbr.getvalue()))
     text = " | ".join(report["reasons"])
     assert report["verdict"] == "FAIL"
     for needle in ("loudness", "head room tone", "tail room tone", "digital silence", "constant"):
         assert needle in text, text
-    wrong = m.qa(np.repeat(quiet, 2, axis=1), 22050, acx)
+    wrong = qa.qa(np.repeat(quiet, 2, axis=1), 22050, acx)
     assert any("sample rate" in r for r in wrong["reasons"]) and any(
         "channels" in r for r in wrong["reasons"]
     )

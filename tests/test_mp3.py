@@ -1,4 +1,4 @@
-"""ttsbatch.mp3: LAME frames plus our Info frame decode to exactly the samples fed in.
+"""ttsbatch.audio.encoders.mp3: LAME frames plus our Info frame decode to exactly the samples fed in.
 
 Checked by decoding with libsndfile (mpg123) and by reading the tag with mutagen, two
 independent readers, and the CRCs against a bit-at-a-time CRC-16 written here."""
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ttsbatch.audio import codecs as audio
-from ttsbatch.audio import mp3
+from ttsbatch.audio.encoders import mp3
 
 
 def tone(frames: int, rate: int, channels: int, hz: float = 440.0) -> np.ndarray:
@@ -22,6 +22,11 @@ def tone(frames: int, rate: int, channels: int, hz: float = 440.0) -> np.ndarray
     left = 0.4 * np.sin(2 * np.pi * hz * t)
     cols = [left, 0.3 * np.sin(2 * np.pi * hz * 1.5 * t)][:channels]
     return np.stack(cols, axis=1).astype(np.float32)
+
+
+def encode(samples: np.ndarray, rate: int, kbps: int = 192) -> bytes:
+    """A whole clip through the MP3 entry of the encoder registry (what a run writes)."""
+    return audio.encode(audio.Audio(samples, rate), "mp3", bitrate_kbps=kbps)
 
 
 def crc16_reference(data: bytes, crc: int = 0) -> int:
@@ -58,7 +63,7 @@ CASES = [  # rate, channels, kb/s: MPEG-1, MPEG-2 and 2.5, mono and stereo, tag 
 @pytest.mark.parametrize("frames", [1, 1151, 1152, 40_000])
 def test_decodes_to_exactly_what_went_in(rate, channels, kbps, frames):
     x = tone(frames, rate, channels, hz=rate / 40)
-    data = mp3.encode(x, rate, kbps)
+    data = encode(x, rate, kbps)
     decoded, got_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     assert got_rate == rate and decoded.shape == x.shape
     if frames >= 40_000:  # aligned to the sample: no encoder delay left at the start
@@ -71,7 +76,7 @@ def test_decodes_to_exactly_what_went_in(rate, channels, kbps, frames):
 def test_info_frame_is_what_lame_writes(rate, channels, kbps):
     mutagen_mp3 = pytest.importorskip("mutagen.mp3")
     n = 30_001
-    data = mp3.encode(tone(n, rate, channels), rate, kbps)
+    data = encode(tone(n, rate, channels), rate, kbps)
     info = mutagen_mp3.MP3(io.BytesIO(data)).info
     assert info.length * rate == pytest.approx(n, abs=0.01)
     assert info.bitrate_mode == mutagen_mp3.BitrateMode.CBR
@@ -117,7 +122,7 @@ def test_long_input_crc_uses_the_lanes_and_agrees():
 
 def test_streaming_in_odd_blocks_equals_one_call():
     x = tone(50_000, 44100, 2)
-    whole = mp3.encode(x, 44100, 128)
+    whole = encode(x, 44100, 128)
     out = io.BytesIO()
     with mp3.Mp3Writer(out, 44100, 2, 128) as writer:
         for i in range(0, len(x), 777):
@@ -129,7 +134,7 @@ def test_bitrates_snap_to_what_the_stream_can_carry():
     assert mp3.standard_bitrate(192, 44100) == 192
     assert mp3.standard_bitrate(200, 44100) == 192
     assert mp3.standard_bitrate(192, 22050) == 160  # MPEG-2 tops out at 160
-    assert set(mp3.bitrates(mp3.encode(tone(5000, 22050, 1), 22050, 192))) == {160}
+    assert set(mp3.bitrates(encode(tone(5000, 22050, 1), 22050, 192))) == {160}
 
 
 def test_bad_settings_are_refused_before_encoding():
@@ -145,6 +150,6 @@ def test_bad_settings_are_refused_before_encoding():
 
 def test_samples_beyond_full_scale_are_clipped_not_wrapped():
     x = np.full((20_000, 1), 1.7, np.float32) * np.sign(np.sin(np.arange(20_000) / 30))[:, None]
-    decoded, _ = sf.read(io.BytesIO(mp3.encode(x.astype(np.float32), 44100)), dtype="float32")
+    decoded, _ = sf.read(io.BytesIO(encode(x.astype(np.float32), 44100)), dtype="float32")
     assert np.abs(decoded).max() < 1.3  # int16 wrap-around would turn +1.7 into a large negative
     assert np.mean(np.sign(decoded[1000:-1000]) == np.sign(x[1000:-1000, 0])) > 0.95

@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 from conftest import API_KEY, t2a_requests, write_jsonl
 
-from ttsbatch.audio.assemble import read_mp3_tags
-from ttsbatch.audio.mastering import PRESETS
+from ttsbatch.audio.id3 import read_mp3_tags
 from ttsbatch.audio.meter import analyze
+from ttsbatch.audio.presets import PRESETS
 
 
 def chapter_rows():

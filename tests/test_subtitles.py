@@ -12,7 +12,7 @@ import soundfile as sf
 from conftest import t2a_requests, write_jsonl
 
 from ttsbatch.audio import subtitles
-from ttsbatch.audio.assemble import read_mp3_tags
+from ttsbatch.audio.id3 import read_mp3_tags
 
 CUE = re.compile(
     r"(\d\d):(\d\d):(\d\d)[,.](\d{3}) --> (\d\d):(\d\d):(\d\d)[,.](\d{3})\n(.+?)(?:\n\n|\n?$)", re.S

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
 def _current_umask() -> int:
-    mask = os.umask(0)
+    mask = os.umask(0)  # the only way to read it; done once, at import, before any thread runs
     os.umask(mask)
     return mask
 
@@ -16,25 +18,52 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """A file appears at its final path only when complete: temp name, fsync, rename."""
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write the file at; when the block ends without an
+    error the file is fsynced and renamed onto ``path``, otherwise it is removed. So a reader
+    (or a run killed half-way) never sees a partial file at ``path``.
+
+    The temporary file already exists, with the mode a plain ``open(path, "w")`` would give
+    (``mkstemp`` makes 0600 files): the mode of the file it replaces, else 0666 minus the
+    umask. It is named ``.NAME.*.part`` (``remove_stale_temp_files`` finds what a kill left).
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    tmp = Path(name)
     try:
-        # mkstemp makes 0600 files; give the file the mode a plain open() would have
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            os.fchmod(fd, _plain_open_mode(path))
+        finally:
+            os.close(fd)
+        yield tmp
+        fd = os.open(tmp, os.O_RDWR)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
+def _plain_open_mode(path: Path) -> int:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_UMASK
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """``data`` as the whole content of ``path``, written through ``atomic_path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def remove_stale_temp_files(folder: Path) -> int:
-    """Temporary files left by a killed run (``write_atomic`` names them ``.NAME.*.part``)."""
+    """Temporary files left by a killed run (``atomic_path`` names them ``.NAME.*.part``)."""
     removed = 0
     for path in folder.rglob(".*.part"):
         if path.is_file():

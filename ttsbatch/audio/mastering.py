@@ -1,95 +1,34 @@
-"""Master a whole file to a delivery preset, and check it the way the specs check it.
+"""Master a whole file to a delivery preset (``presets``): one gain, a look-ahead limiter.
 
-Why: distribution specs (``shared/users.md``) fix loudness and peaks per FILE, so loudness
-is measured over the whole file, one gain is applied, and only peaks are limited (two-pass;
-normalising chunks separately makes loudness jump). Everything works on a stream of blocks
-so a two-hour chapter is measured and mastered without ever holding it in memory:
+Why: distribution specs (ACX, Apple Podcasts, Spotify, EBU R128) fix loudness and peaks per
+FILE, so loudness is measured over the whole file, one gain is applied, and only peaks are
+limited (two-pass; normalising chunks separately makes loudness jump from chunk to chunk).
+Everything works on a stream of blocks so a two-hour chapter is measured and mastered
+without ever holding it in memory:
 
 * ``meter.Analyzer`` measures the stream in one pass (loudness, RMS, levels, true peak per
   2.5 ms hop).
 * ``plan_master`` turns that into one gain plus a look-ahead limiter gain curve at hop
   resolution, and predicts the loudness after limiting from the per-hop energies, so the
   gain is corrected for what the limiter takes off before any audio is written.
-* ``codec_shift`` encodes a few mastered excerpts to MP3 and decodes them: the encode moves
-  loudness (-0.27 dB on a sine at 192 kb/s, -0.45 at 128) and peaks, and distributors
-  measure the file they receive, so the plan is corrected for it once.
+* ``codec_shift`` encodes a few mastered excerpts with the lossy output encoder and decodes
+  them: the MP3 encode moves loudness (-0.27 dB on a sine at 192 kb/s, -0.45 at 128) and
+  peaks, and distributors measure the file they receive, so the plan is corrected for it once.
 * ``Applier`` applies the plan block by block (pass two) and mixes in the room-tone bed.
+
+``qa`` checks the result the way the specs check it.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from ttsbatch.audio.meter import (
-    BLOCK_FRAMES,
-    HOP_DIV,
-    Analysis,
-    Analyzer,
-    analyze,
-    gated_lufs,
-    power_db,
-    read_blocks,
-)
-
-# ------------------------------------------------------------------ presets ----
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A delivery target: what mastering aims at, what QA accepts, and output hints."""
-
-    name: str
-    #: ``lufs`` (BS.1770 integrated), ``rms`` (whole-file RMS dBFS, as ACX measures) or ``none``
-    measure: str = "none"
-    target_db: float | None = None
-    #: QA window for the loudness or RMS (the spec's tolerance, wider than what mastering hits)
-    accept_db: tuple[float, float] | None = None
-    #: QA ceiling: dBTP when ``true_peak``, else sample peak dBFS
-    peak_max_db: float | None = None
-    true_peak: bool = True
-    #: where the limiter holds peaks: the ceiling minus room for the lossy encode to raise them
-    limit_db: float | None = None
-    format: str | None = None
-    sample_rate: int | None = None
-    channels: int | None = None
-    bitrate_kbps: int | None = None
-    #: padding the assembler adds, and the range QA accepts
-    head_s: float = 0.0
-    tail_s: float = 0.0
-    head_range_s: tuple[float, float] | None = None
-    tail_range_s: tuple[float, float] | None = None
-    #: level of the noise bed mixed under the master, so pauses are never digital silence
-    room_tone_db: float | None = None
-    noise_floor_max_db: float | None = None
-    max_duration_s: float | None = None
-    #: every clip is its own file (game assets), never joined before mastering
-    per_clip: bool = False
-
-
-# The limiter holds peaks 0.5 dB under the ceiling for MP3 output (the codec probe measures
-# how the encode moves peaks on excerpts; the margin covers peaks the excerpts miss) and
-# 0.2 dB under it for lossless output (resampling to the delivery rate can move them a little).
-# QA windows are the specs' (±1 LU, EBU R128 ±0.5 LU); mastering lands within ~0.1 of target.
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in [
-        Preset("none"),
-        Preset("podcast", "lufs", -16.0, (-17.0, -15.0), -1.0, True, -1.5, "mp3", 44100, 2, 192),
-        Preset("podcast-mono", "lufs", -19.0, (-20.0, -18.0), -1.0, True, -1.5, "mp3", 44100, 1, 128),
-        Preset("spotify", "lufs", -14.0, (-15.0, -13.0), -1.0, True, -1.5, "mp3", 44100, 2, 192),
-        Preset("broadcast", "lufs", -23.0, (-23.5, -22.5), -1.0, True, -1.2, "wav", 48000, 2),
-        Preset(
-            "acx", "rms", -20.0, (-23.0, -18.0), -3.0, False, -3.5, "mp3", 44100, 1, 192,
-            head_s=0.75, tail_s=2.0, head_range_s=(0.5, 1.0), tail_range_s=(1.0, 5.0),
-            room_tone_db=-70.0, noise_floor_max_db=-60.0, max_duration_s=120 * 60.0,
-        ),
-        Preset("game", "lufs", -18.0, (-18.5, -17.5), -1.0, True, -1.2, "wav", 48000, 1, per_clip=True),
-    ]
-}  # fmt: skip
+from ttsbatch.audio import codecs, encoders
+from ttsbatch.audio.meter import HOP_DIV, Analysis, analyze, gated_lufs, power_db
+from ttsbatch.audio.pcm import BLOCK_FRAMES
+from ttsbatch.audio.presets import Preset
 
 # ---------------------------------------------------------------- constants ----
 
@@ -308,7 +247,7 @@ def master(
     samples: np.ndarray, rate: int, preset: Preset, *, seed: int = 0, encode_as: tuple[str, int] | None = None
 ) -> np.ndarray:
     """Two-pass mastering of a clip held in memory (``assemble.assemble_to_file`` streams the
-    same passes for files that should not be). When the output will be MP3 (``encode_as``
+    same passes for files that should not be). When the output will be lossy (``encode_as``
     ``(format, kbps)``, default the preset's), excerpts are encoded once to measure what the
     codec does and the plan is corrected for it."""
     samples = np.asarray(samples, dtype=np.float32)
@@ -317,7 +256,7 @@ def master(
     analysis = analyze(samples, rate, true_peak=preset.true_peak)
     plan = plan_master(analysis, preset)
     fmt, kbps = encode_as or (preset.format, preset.bitrate_kbps or 192)
-    if fmt == "mp3" and preset.measure != "none":
+    if encoders.is_lossy(fmt) and preset.measure != "none":
         excerpts = [(a, samples[a:b]) for a, b in excerpt_ranges(len(samples), rate)]
         shift = codec_shift(plan, excerpts, preset, fmt, kbps)
         plan = plan_master(analysis, preset, codec_shift_db=shift)
@@ -353,21 +292,14 @@ def codec_shift(
     Why: MP3 quantisation takes energy out (measured: -0.27 dB on a sine at 192 kb/s, -0.45
     at 128, more on noise) and can raise peaks, and distributors measure the file they get.
     """
-    import io
-
-    import soundfile as sf
-
-    from ttsbatch.audio import codecs as audio
-
-    if plan.rate not in audio.MP3_SAMPLE_RATES and fmt == "mp3":
+    if encoders.get(fmt).rate_problem(plan.rate):
         return 0.0, 0.0
     before, after = [], []
     for start, clip in excerpts:
         mastered = _apply(plan, clip, start=start)
-        data = audio.encode(audio.Audio(mastered, plan.rate), fmt, bitrate_kbps=kbps)
-        decoded, _ = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        data = codecs.encode(codecs.Audio(mastered, plan.rate), fmt, bitrate_kbps=kbps)
         before.append(mastered)
-        after.append(decoded)
+        after.append(codecs.decode(data, fmt, sample_rate=plan.rate, channels=mastered.shape[1]).samples)
     a = analyze(np.concatenate(before), plan.rate, true_peak=preset.true_peak)
     b = analyze(np.concatenate(after), plan.rate, true_peak=preset.true_peak)
     loud_a, loud_b = (
@@ -383,116 +315,3 @@ def codec_shift(
     loud = loud_b - loud_a if loud_a is not None and loud_b is not None else 0.0
     peak = peak_b - peak_a if peak_a is not None and peak_b is not None else 0.0
     return loud, peak
-
-
-# ------------------------------------------------------------------------ QA ----
-
-
-def qa(
-    samples: np.ndarray,
-    rate: int,
-    preset: Preset,
-    *,
-    expected_head_s: float | None = None,
-    expected_tail_s: float | None = None,
-) -> dict:
-    """Every measurement, and ``verdict`` PASS or FAIL with the reasons. Run it on DECODED
-    output: a lossy encode raises peaks, and ACX measures the file it receives."""
-    analysis = analyze(np.asarray(samples, dtype=np.float32), rate, true_peak=True)
-    return qa_report(analysis, preset, expected_head_s=expected_head_s, expected_tail_s=expected_tail_s)
-
-
-def qa_file(
-    path: str | Path,
-    preset: Preset,
-    *,
-    expected_head_s: float | None = None,
-    expected_tail_s: float | None = None,
-    block_frames: int = 1 << 16,
-) -> dict:
-    """``qa`` of a written file, decoded block by block (any length), plus its MP3 bitrates."""
-    import soundfile as sf
-
-    with sf.SoundFile(str(path)) as f:
-        analyzer = Analyzer(f.samplerate, f.channels, true_peak=True)
-        for block in read_blocks(f, block_frames):
-            analyzer.feed(block)
-        is_mp3 = f.format == "MP3"
-    from ttsbatch.audio import mp3
-
-    bitrates = mp3.bitrates(path) if is_mp3 else None
-    return qa_report(
-        analyzer.finish(), preset, expected_head_s=expected_head_s, expected_tail_s=expected_tail_s,
-        mp3_kbps=bitrates,
-    )  # fmt: skip
-
-
-def _r(value: float | None, digits: int = 2) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def qa_report(
-    an: Analysis,
-    preset: Preset,
-    *,
-    expected_head_s: float | None = None,
-    expected_tail_s: float | None = None,
-    mp3_kbps: Counter | None = None,
-) -> dict:
-    head, tail = an.leading_silence_s(), an.trailing_silence_s()
-    report = {
-        "preset": preset.name,
-        "duration_s": round(an.duration_s, 3),
-        "sample_rate": an.rate,
-        "channels": an.channels,
-        "integrated_lufs": _r(an.integrated_lufs()),
-        "rms_dbfs": _r(an.rms_dbfs()),
-        "true_peak_dbtp": _r(an.true_peak_dbtp()),
-        "sample_peak_db": _r(an.sample_peak_db()),
-        "noise_floor_db": _r(an.noise_floor_db()),
-        "digital_silence_s": round(an.digital_silence_s(), 3),
-        "leading_silence_s": round(head, 3),
-        "trailing_silence_s": round(tail, 3),
-        "clipped_samples": an.clipped,
-    }
-    if mp3_kbps is not None:
-        report["mp3_kbps"] = dict(sorted(mp3_kbps.items()))
-    reasons: list[str] = []
-    p = preset
-    if p.measure != "none":
-        name, unit = ("integrated_lufs", "LUFS") if p.measure == "lufs" else ("rms_dbfs", "dBFS RMS")
-        value = report[name]
-        lo, hi = p.accept_db
-        if value is None or not lo <= value <= hi:
-            reasons.append(f"loudness {value} {unit}, {p.name} wants {lo} to {hi}")
-        peak, kind = (report["true_peak_dbtp"], "dBTP") if p.true_peak else (report["sample_peak_db"], "dBFS")
-        if peak is not None and peak > p.peak_max_db:
-            reasons.append(f"peak {peak} {kind}, {p.name} allows {p.peak_max_db}")
-    if an.clipped and p.measure != "none":
-        reasons.append(f"{an.clipped} clipped samples")
-    if p.sample_rate and an.rate != p.sample_rate:
-        reasons.append(f"sample rate {an.rate} Hz, {p.name} wants {p.sample_rate}")
-    if p.channels and an.channels != p.channels:
-        reasons.append(f"{an.channels} channels, {p.name} wants {p.channels}")
-    cbr = mp3_kbps is None or (len(mp3_kbps) == 1 and min(mp3_kbps) >= (p.bitrate_kbps or 0))
-    if not cbr:
-        reasons.append(f"MP3 bitrates {sorted(mp3_kbps)} kb/s, {p.name} wants {p.bitrate_kbps} constant")
-    for label, got, rng, expected in (
-        ("head", head, p.head_range_s, expected_head_s),
-        ("tail", tail, p.tail_range_s, expected_tail_s),
-    ):
-        if rng and not rng[0] <= got <= rng[1]:
-            reasons.append(f"{label} room tone {got:.2f} s, {p.name} wants {rng[0]} to {rng[1]}")
-        if expected is not None and got < expected - 0.05:
-            reasons.append(f"{label} silence {got:.2f} s, shorter than the {expected} s padded")
-    if p.noise_floor_max_db is not None:
-        floor = report["noise_floor_db"]
-        if floor is None or floor > p.noise_floor_max_db:
-            reasons.append(f"noise floor {floor} dB, {p.name} allows {p.noise_floor_max_db}")
-    if p.room_tone_db is not None and report["digital_silence_s"] > 0:
-        reasons.append(f"{report['digital_silence_s']} s of digital silence (dead air)")
-    if p.max_duration_s and an.duration_s > p.max_duration_s:
-        reasons.append(f"{an.duration_s / 60:.1f} min long, {p.name} allows {p.max_duration_s / 60:.0f}")
-    report["verdict"] = "FAIL" if reasons else "PASS"
-    report["reasons"] = reasons
-    return report

@@ -11,10 +11,11 @@ meter for mastering and QA means they cannot disagree (tests hold it to pyloudno
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
+from ttsbatch.audio.pcm import blocks
 
 # ---------------------------------------------------------------- constants ----
 
@@ -281,15 +282,11 @@ def hop_count(frames: int, rate: int) -> int:
     return -(-frames * HOP_DIV // rate)
 
 
-#: frames per block when whole arrays are measured or mastered: bounds the float64 and 4x
-#: oversampled temporaries to a few MB whatever the clip's length
-BLOCK_FRAMES = 1 << 16
-
-
 def analyze(samples: np.ndarray, rate: int, *, true_peak: bool = True) -> Analysis:
+    """One pass over samples in memory, in blocks (so the temporaries stay a few MB)."""
     analyzer = Analyzer(rate, samples.shape[1], true_peak=true_peak)
-    for i in range(0, len(samples), BLOCK_FRAMES):
-        analyzer.feed(samples[i : i + BLOCK_FRAMES])
+    for block in blocks(samples):
+        analyzer.feed(block)
     return analyzer.finish()
 
 
@@ -330,14 +327,3 @@ def trailing_silence_s(samples: np.ndarray, rate: int, threshold_db: float = SIL
 
 def clipped_samples(samples: np.ndarray) -> int:
     return int(np.count_nonzero(np.abs(samples) >= CLIP_LEVEL))
-
-
-def read_blocks(f, block_frames: int = 1 << 16) -> Iterator[np.ndarray]:
-    """Float32 blocks of an open ``soundfile.SoundFile``, as many frames as really decode.
-
-    Not ``SoundFile.blocks``: it sizes its blocks from the header's frame count, so a file
-    that decodes short (a truncated VBR MP3 still claims its full length) comes out padded
-    to the claimed length with uninitialised memory instead of ending early.
-    """
-    while len(block := f.read(block_frames, dtype="float32", always_2d=True)):
-        yield block

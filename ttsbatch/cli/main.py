@@ -15,7 +15,8 @@ from pathlib import Path
 
 import click
 
-from ttsbatch.audio.codecs import MP3_SAMPLE_RATES, OUTPUT_EXTENSIONS
+from ttsbatch.audio.encoders import OUTPUT_EXTENSIONS
+from ttsbatch.audio.encoders.mp3 import SAMPLE_RATES as MP3_SAMPLE_RATES
 from ttsbatch.cli.options import api_options, api_target, target_options
 from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.manifest.cast import parse_pairs
@@ -42,7 +43,7 @@ def parse_cast(value: str | None) -> dict[str, str]:
 def apply_preset_hints(ctx: click.Context, opts: dict) -> None:
     """A delivery preset brings its format, rate, channels and bitrate (ACX: 44.1 kHz mono
     192k MP3) unless the user set them on the command line or in the config file."""
-    from ttsbatch.audio.mastering import PRESETS
+    from ttsbatch.audio.presets import PRESETS
 
     preset = PRESETS[opts["master"]]
     hints = {"out_format": preset.format, "sample_rate": preset.sample_rate, "channels": preset.channels}

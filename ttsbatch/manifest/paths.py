@@ -27,7 +27,7 @@ import re
 import unicodedata
 from typing import Any
 
-from ttsbatch.audio.codecs import OUTPUT_EXTENSIONS
+from ttsbatch.audio.encoders import OUTPUT_EXTENSIONS
 from ttsbatch.manifest.values import Bad, describe, quote, unset
 
 ID_MAX_CHARS = 128

@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ttsbatch.audio.codecs import OUTPUT_EXTENSIONS
+from ttsbatch.audio.encoders import OUTPUT_EXTENSIONS
 from ttsbatch.manifest.pronunciations import Entry, entries_for
 from ttsbatch.manifest.textsplit import DEFAULT_MAX_CHARS, edge_pauses, split_text
 from ttsbatch.manifest.types import Line, ManifestError, Problem

@@ -11,10 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from ttsbatch.audio import codecs as audio
+from ttsbatch.audio import encoders, qa, subtitles
+from ttsbatch.audio.assemble import Assembled, assemble_to_file, part_duration_s
 from ttsbatch.audio.codecs import FileInfo
+from ttsbatch.audio.presets import PRESETS, Preset
 from ttsbatch.files import write_atomic
 from ttsbatch.minimax import errors
-from ttsbatch.run.plan import GroupJob, Job, Part
+from ttsbatch.run.plan import GroupJob, Job, OutputSpec, Part
 
 
 @dataclass
@@ -72,15 +75,13 @@ def render_file(job: Job, parts: list[Fetched]) -> tuple[FileInfo, str]:
     encoded = audio.encode(converted, job.out.format, bitrate_kbps=job.out.bitrate_kbps)
     write_atomic(job.path, encoded)
     write_subtitles(job.path, job.subtitles, starts, [got.subtitles for got in parts])
-    return audio.measure_file(job.path), hashlib.sha256(encoded).hexdigest()
+    return qa.scan_file(job.path, measure=False).info, hashlib.sha256(encoded).hexdigest()
 
 
 def write_subtitles(path: Path, fmt: str | None, starts_s: list[float], timings: list[list | None]) -> None:
     """``path``'s subtitle file: every part's sentences, shifted to where the part starts."""
     if not fmt:
         return
-    from ttsbatch.audio import subtitles
-
     try:
         cues = subtitles.place(
             [(start, subtitles.parse_minimax(t or [])) for start, t in zip(starts_s, timings, strict=True)]
@@ -97,8 +98,10 @@ def _assembly_input(job: Job, got_or_path: Fetched | Path):
         decoded = decode_part(job, got_or_path)
         return (decoded.samples, decoded.sample_rate)
     if job.api_format == "pcm":
-        data = np.frombuffer(got_or_path.read_bytes(), dtype="<i2").astype(np.float32) / 32768.0
-        return (data.reshape(-1, job.api_channels), job.api_sample_rate)
+        decoded = audio.decode(
+            got_or_path.read_bytes(), "pcm", sample_rate=job.api_sample_rate, channels=job.api_channels
+        )
+        return (decoded.samples, decoded.sample_rate)
     return got_or_path
 
 
@@ -121,26 +124,10 @@ def _layout(jobs: list[Job], line_gaps: list[float]) -> tuple[float, list[float]
 def master_file(job: Job, fetched: list[Fetched]) -> tuple[FileInfo, str, dict]:
     """One line as a mastered file: two-pass loudness to the preset, true-peak limit,
     encode once, decode again to check duration and QA. Runs in a worker thread."""
-    from ttsbatch.audio.assemble import assemble_to_file
-    from ttsbatch.audio.mastering import PRESETS
-
-    preset = PRESETS[job.master]
-    head, gaps, tail = _layout([job], [])
-    done = assemble_to_file(
-        job.path,
-        [_assembly_input(job, got) for got in fetched],
-        gaps_s=gaps,
-        head_s=head + preset.head_s,
-        tail_s=tail + preset.tail_s,
-        rate=job.out.sample_rate,
-        channels=job.out.channels,
-        preset=preset,
-        fmt=job.out.format,
-        bitrate_kbps=job.out.bitrate_kbps,
-        check_qa=True,
-    )
     from ttsbatch.run.ledger import sha256_file
 
+    inputs = [_assembly_input(job, got) for got in fetched]
+    done = _master_to_file(job.path, job.out, PRESETS[job.master], inputs, _layout([job], []))
     write_subtitles(job.path, job.subtitles, done.starts_s, [got.subtitles for got in fetched])
     info = FileInfo(done.duration_s, done.rate, done.channels, done.frames)
     return info, sha256_file(job.path), done.qa or {}
@@ -156,39 +143,51 @@ def assemble_group(
     """A chapter or episode: every member's parts (kept files, in order) joined with the
     group's gaps, mastered, encoded once, chapter-marked, subtitled when asked (``timings``:
     each source's sentence timings); returns (Assembled, sha256)."""
-    from ttsbatch.audio.assemble import assemble_to_file, part_duration_s
-    from ttsbatch.audio.mastering import PRESETS
     from ttsbatch.run.ledger import sha256_file
 
     preset = PRESETS[group.master]
     owners = [job for job in jobs for _ in job.parts]
     inputs = [_assembly_input(job, path) for job, path in zip(owners, sources, strict=True)]
-    head, gaps, tail = _layout(jobs, list(group.gaps_s))
-    id3 = None
-    if group.out.format == "mp3":
+    layout = head, gaps, tail = _layout(jobs, list(group.gaps_s))
+    file_tags = None
+    if encoders.get(group.out.format).tag is not None:  # a format that holds chapter marks
         durations = [part_duration_s(i) for i in inputs]
-        id3 = {
+        file_tags = {
             "title": tags.get("title") or group.name,
             "artist": tags.get("artist"),
             "album": tags.get("album"),
             "chapters": chapter_marks(jobs, head + preset.head_s, durations, gaps, tail + preset.tail_s),
         }
-    done = assemble_to_file(
-        group.path,
+    done = _master_to_file(group.path, group.out, preset, inputs, layout, file_tags)
+    write_subtitles(group.path, group.subtitles, done.starts_s, timings or [None] * len(inputs))
+    return done, sha256_file(group.path)
+
+
+def _master_to_file(
+    path: Path,
+    out: OutputSpec,
+    preset: Preset,
+    inputs: list,
+    layout: tuple[float, list[float], float],
+    tags: dict | None = None,
+) -> Assembled:
+    """Inputs joined with ``layout``'s (head, gaps, tail) plus the preset's padding,
+    mastered, encoded as ``out`` asks, decoded again to check duration and QA."""
+    head, gaps, tail = layout
+    return assemble_to_file(
+        path,
         inputs,
         gaps_s=gaps,
         head_s=head + preset.head_s,
         tail_s=tail + preset.tail_s,
-        rate=group.out.sample_rate,
-        channels=group.out.channels,
+        rate=out.sample_rate,
+        channels=out.channels,
         preset=preset,
-        fmt=group.out.format,
-        bitrate_kbps=group.out.bitrate_kbps,
+        fmt=out.format,
+        bitrate_kbps=out.bitrate_kbps,
         check_qa=True,
-        tags=id3,
+        tags=tags,
     )
-    write_subtitles(group.path, group.subtitles, done.starts_s, timings or [None] * len(inputs))
-    return done, sha256_file(group.path)
 
 
 def chapter_marks(

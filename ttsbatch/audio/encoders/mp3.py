@@ -12,11 +12,15 @@ tag (the first frame, silent, skipped by decoders) records the frame count, byte
 seek table, the delay and the padding, exactly as LAME's own ``lame_get_lametag_frame`` lays
 them out, so decoders that honour LAME's tag give back exactly the samples we fed in
 (tested with mpg123 inside libsndfile, and with mutagen's length; ffmpeg reads the same tag).
+
+Reading: ``bitrates`` walks the frame headers, the way a distributor's constant-bitrate check
+sees the file (QA reports it).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import struct
 from collections import Counter
 from dataclasses import dataclass
@@ -24,6 +28,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+
+from ttsbatch.audio import id3
+from ttsbatch.audio.encoders import Encoder, EncoderError, Target
+from ttsbatch.audio.pcm import to_s16le
 
 #: LAME's algorithm quality (0 best .. 9 fastest). At 192 kb/s mono the choice makes no
 #: measurable difference: on espeak speech, segmental SNR below 14 kHz (after fitting the
@@ -45,7 +53,7 @@ SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 _HEADER_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
 
 
-class Mp3Error(ValueError):
+class Mp3Error(EncoderError):
     """Settings MP3 cannot hold, or bytes that are not MP3 frames."""
 
 
@@ -169,17 +177,18 @@ def crc16(data: bytes, crc: int = 0) -> int:
 
 class Mp3Writer:
     """Stream float32 ``(frames, channels)`` blocks into a constant-bitrate MP3 with a LAME
-    Info frame. ``fh`` must be a seekable binary file: the Info frame's place is reserved
-    first and filled in by ``close`` once the frame count and padding are known."""
+    Info frame. ``target`` is a path (opened here, closed by ``close``) or a seekable binary
+    file: the Info frame's place is reserved first and filled in by ``close`` once the frame
+    count and padding are known."""
 
     def __init__(
-        self, fh: BinaryIO, rate: int, channels: int, kbps: int = 192, quality: int = QUALITY
+        self, target: Target, rate: int, channels: int, kbps: int = 192, quality: int = QUALITY
     ) -> None:
         import lameenc
 
         if channels not in (1, 2):
             raise Mp3Error(f"MP3 holds 1 or 2 channels, not {channels}")
-        self.fh, self.rate, self.channels = fh, rate, channels
+        self.rate, self.channels = rate, channels
         self.kbps = standard_bitrate(kbps, rate)
         self.quality = quality
         self._encoder = lameenc.Encoder()
@@ -188,7 +197,6 @@ class Mp3Writer:
         self._encoder.set_out_sample_rate(rate)  # else LAME may pick a lower rate for the bitrate
         self._encoder.set_channels(channels)
         self._encoder.set_quality(quality)
-        self._start = fh.tell()
         version = mpeg_version(rate)
         self._frame_length = frame_bytes(version, self.kbps, rate)  # +1 in frames with the padding bit
         # The Info frame is as long as an audio frame unless the tag would not fit in one (low
@@ -198,7 +206,10 @@ class Mp3Writer:
             b for b in BITRATES[version] if b >= self.kbps and frame_bytes(version, b, rate) >= tag_end
         )
         self._info_length = frame_bytes(version, self._info_kbps, rate)
-        fh.write(bytes(self._info_length))
+        self._owns_file = isinstance(target, (str, os.PathLike))
+        self.fh: BinaryIO = open(target, "wb") if self._owns_file else target  # noqa: SIM115 - closed by close()
+        self._start = self.fh.tell()
+        self.fh.write(bytes(self._info_length))
         self.samples = 0
         self.frames = 0
         self.first: bytes | None = None  # the first audio frame's header, the Info frame's model
@@ -215,27 +226,27 @@ class Mp3Writer:
             raise Mp3Error(f"expected {self.channels}-channel blocks, got shape {block.shape}")
         if not len(block):
             return
-        pcm = np.multiply(block, np.float32(32767.0))
-        np.clip(pcm, -32767.0, 32767.0, out=pcm)
-        np.rint(pcm, out=pcm)
         self.samples += len(block)
-        self._emit(self._encoder.encode(pcm.astype("<i2").tobytes()))
+        self._emit(self._encoder.encode(to_s16le(block).tobytes()))
 
     def close(self) -> None:
         """Flush the encoder, then write the Info frame into its reserved place."""
         if self._closed:
             return
         self._closed = True
-        if not self.samples:
-            raise Mp3Error("no audio to encode")
-        self._emit(self._encoder.flush())
-        if self._pending:
-            raise Mp3Error(f"encoder left {len(self._pending)} bytes that are not a whole frame")
-        self._crc = crc16(bytes(self._unhashed), self._crc)
-        end = self.fh.tell()
-        self.fh.seek(self._start)
-        self.fh.write(self._info_frame(end - self._start))
-        self.fh.seek(end)
+        try:
+            if not self.samples:
+                raise Mp3Error("no audio to encode")
+            self._emit(self._encoder.flush())
+            if self._pending:
+                raise Mp3Error(f"encoder left {len(self._pending)} bytes that are not a whole frame")
+            self._crc = crc16(bytes(self._unhashed), self._crc)
+            end = self.fh.tell()
+            self.fh.seek(self._start)
+            self.fh.write(self._info_frame(end - self._start))
+            self.fh.seek(end)
+        finally:
+            self._release()
 
     def __enter__(self) -> Mp3Writer:
         return self
@@ -243,6 +254,13 @@ class Mp3Writer:
     def __exit__(self, exc_type, *_) -> None:
         if exc_type is None:
             self.close()
+        else:  # an unfinished file: let go of it, the caller discards it
+            self._closed = True
+            self._release()
+
+    def _release(self) -> None:
+        if self._owns_file:
+            self.fh.close()
 
     def _emit(self, data: bytes) -> None:
         if not data:
@@ -296,16 +314,6 @@ class Mp3Writer:
         return body + bytes(self._info_length - len(body))
 
 
-def encode(samples: np.ndarray, rate: int, kbps: int = 192, quality: int = QUALITY) -> bytes:
-    """A whole clip as MP3 bytes."""
-    out = io.BytesIO()
-    writer = Mp3Writer(out, rate, samples.shape[1] if samples.ndim == 2 else 1, kbps, quality)
-    for i in range(0, len(samples), 1 << 16):
-        writer.write(samples[i : i + (1 << 16)])
-    writer.close()
-    return out.getvalue()
-
-
 # ------------------------------------------------------------------ reading ----
 
 
@@ -324,12 +332,7 @@ def _walk_frames(fh: BinaryIO) -> Counter:
     """Count frames by bitrate, reading in 1 MiB chunks (two small reads per frame cost
     1.4 CPU s per hour of audio in the QA step)."""
     counts: Counter = Counter()
-    head = fh.read(10)
-    if head[:3] == b"ID3":
-        size = sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
-        fh.seek(10 + size + (10 if head[5] & 0x10 else 0))
-    else:
-        fh.seek(0)
+    fh.seek(id3.tag_size(fh.read(10)))
     buf, pos, first = b"", 0, True
     while True:
         if len(buf) - pos < 4 + 64:  # a header, and room to look for the Info tag
@@ -352,3 +355,6 @@ def _walk_frames(fh: BinaryIO) -> Counter:
         counts[header.kbps] += 1
         pos += header.length
     return counts
+
+
+ENCODERS = (Encoder("mp3", Mp3Writer, SAMPLE_RATES, lossy=True, tag=id3.tag_mp3),)

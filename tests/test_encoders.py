@@ -1,0 +1,64 @@
+"""The output-encoder registry and the atomic writer: one interface for every format, files
+that appear whole or not at all."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ttsbatch.audio import encoders
+from ttsbatch.files import atomic_path, write_atomic
+
+
+def clip(frames: int = 30_000, channels: int = 2) -> np.ndarray:
+    t = np.arange(frames) / 44100
+    return np.stack([0.5 * np.sin(2 * np.pi * 330 * (k + 1) * t) for k in range(channels)], axis=1).astype(
+        np.float32
+    )
+
+
+def test_the_registry_lists_what_the_cli_and_manifest_accept():
+    assert encoders.OUTPUT_EXTENSIONS == ("wav", "flac", "mp3")
+    assert [e.lossy for e in encoders.ENCODERS.values()] == [False, False, True]
+    assert encoders.get("mp3").rate_problem(44000).startswith("MP3 cannot hold 44000 Hz")
+    assert encoders.get("flac").rate_problem(44000) is None
+    with pytest.raises(encoders.EncoderError, match="unknown output format 'ogg'"):
+        encoders.get("ogg")
+
+
+@pytest.mark.parametrize("fmt", encoders.OUTPUT_EXTENSIONS)
+@pytest.mark.parametrize("to_path", [True, False])
+def test_every_writer_streams_blocks_to_a_path_or_a_file(tmp_path, fmt, to_path):
+    x = clip() * 1.5  # over full scale: every writer clips, none wraps
+    target = tmp_path / f"a.{fmt}" if to_path else io.BytesIO()
+    with encoders.open_writer(fmt, target, 44100, 2, 192) as out:
+        for i in range(0, len(x), 7_000):
+            out.write(x[i : i + 7_000])
+    data = target.read_bytes() if to_path else target.getvalue()
+    decoded, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    assert rate == 44100 and decoded.shape == x.shape  # MP3 too: sample-exact length
+    assert np.abs(decoded).max() <= 1.0 and np.mean(np.sign(decoded) == np.sign(x)) > 0.95
+    if not encoders.get(fmt).lossy:
+        assert np.abs(decoded - np.clip(x, -1, 1)).max() < 1 / 16384
+
+
+def test_atomic_path_renames_only_on_success_and_keeps_the_mode_open_would_give(tmp_path):
+    target = tmp_path / "sub" / "out.wav"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp.name.startswith(".out.wav.") and tmp.suffix == ".part"
+        umask = os.umask(0)
+        os.umask(umask)
+        assert os.stat(tmp).st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+        tmp.write_bytes(b"one")
+    assert target.read_bytes() == b"one"
+    target.chmod(0o640)
+    write_atomic(target, b"two")
+    assert target.read_bytes() == b"two" and target.stat().st_mode & 0o777 == 0o640
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("the encoder failed")
+    assert target.read_bytes() == b"two" and sorted(p.name for p in target.parent.iterdir()) == ["out.wav"]

@@ -1,0 +1,97 @@
+"""Output encoders: each format ttsbatch writes, by name, as a streaming writer.
+
+A format is an ``Encoder``: its name (which is also the file extension, ``--format`` and a
+manifest's output extension), a writer class, the sample rates it can hold, whether it is
+lossy (mastering then measures what the encode does to loudness and peaks) and, if it holds
+tags, a function that writes title, artist, album and chapters into a finished file. Every
+writer has one interface: ``Writer(target, rate, channels, bitrate_kbps)`` where ``target``
+is a path or a seekable binary file, ``write(block)`` for float32 ``(frames, channels)``
+blocks (clipped at full scale, never wrapped), and ``close()`` to finish the file; used as
+a context manager it finishes on success and only lets go of the file on an error.
+
+Everything that writes or names output formats reads this registry: ``codecs.encode``
+(whole clips), ``assemble.assemble_to_file`` (streamed, mastered files), the run's renderer,
+and ``OUTPUT_EXTENSIONS`` (the CLI's ``--format``, the manifest's output names, the planner).
+
+To add a format (AAC in ``.m4b``, say), add ONE module to this folder: it defines its writer
+class and a module-level ``ENCODERS = (Encoder("m4b", M4bWriter, ...),)``. The folder is
+scanned at import, so nothing else changes (modules are read in name order, which is the
+order of ``OUTPUT_EXTENSIONS``). Files are checked after writing by decoding them with
+libsndfile, so a container it cannot read needs a decoder as well.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+import numpy as np
+
+#: where a writer writes: a path, or a seekable binary file (``io.BytesIO`` for whole clips)
+Target = str | os.PathLike | BinaryIO
+
+
+class EncoderError(ValueError):
+    """A format we do not write, or settings the format cannot hold."""
+
+
+class Writer(Protocol):
+    def write(self, block: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Writer: ...
+
+    def __exit__(self, exc_type, exc, tb) -> None: ...
+
+
+@dataclass(frozen=True)
+class Encoder:
+    extension: str  # the format's name everywhere, and its file extension (no dot)
+    writer: Callable[[Target, int, int, int], Writer]  # (target, rate, channels, bitrate_kbps)
+    sample_rates: tuple[int, ...] | None = None  # None: any rate
+    lossy: bool = False
+    tag: Callable[..., None] | None = None  # (path, title=, artist=, album=, chapters=[(t, s, e)])
+
+    def rate_problem(self, rate: int) -> str | None:
+        """Why this format cannot hold ``rate``, or None when it can."""
+        if self.sample_rates is None or rate in self.sample_rates:
+            return None
+        return f"{self.extension.upper()} cannot hold {rate} Hz; use one of {self.sample_rates}"
+
+
+def get(fmt: str) -> Encoder:
+    try:
+        return ENCODERS[fmt]
+    except KeyError:
+        raise EncoderError(f"unknown output format {fmt!r}") from None
+
+
+def is_lossy(fmt: str | None) -> bool:
+    encoder = ENCODERS.get(fmt) if fmt else None
+    return encoder is not None and encoder.lossy
+
+
+def open_writer(fmt: str, target: Target, rate: int, channels: int, bitrate_kbps: int = 192) -> Writer:
+    """A writer for ``fmt`` at ``target``; raises ``EncoderError`` for what the format cannot hold."""
+    encoder = get(fmt)
+    if problem := encoder.rate_problem(rate):
+        raise EncoderError(problem)
+    return encoder.writer(target, rate, channels, bitrate_kbps)
+
+
+def _discover() -> dict[str, Encoder]:
+    found: dict[str, Encoder] = {}
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        for encoder in getattr(importlib.import_module(f"{__name__}.{module.name}"), "ENCODERS", ()):
+            found[encoder.extension] = encoder
+    return found
+
+
+#: every format, by name (= extension); filled from this folder's modules
+ENCODERS: dict[str, Encoder] = _discover()
+OUTPUT_EXTENSIONS: tuple[str, ...] = tuple(ENCODERS)

@@ -1,0 +1,112 @@
+"""ID3v2 tags at the start of an MP3: title, artist, album and chapter marks (CHAP + CTOC).
+
+Written here rather than with mutagen (GPL-2+): the frames are a few dozen bytes of
+well-specified layout. We write ID3v2.3 (what podcast apps and audiobook players read most
+widely) and read 2.3 and 2.4 (2.4 sizes frames as syncsafe integers, 2.3 as plain ones).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator, Sequence
+
+from ttsbatch.files import atomic_path
+
+#: a CTOC frame counts its entries in one byte
+MAX_CHAPTERS = 255
+
+
+class Id3Error(ValueError):
+    """A tag that ID3 cannot hold."""
+
+
+def tag_mp3(
+    path: str | os.PathLike,
+    title: str | None = None,
+    artist: str | None = None,
+    album: str | None = None,
+    chapters: Sequence[tuple[str, float, float]] = (),
+) -> None:
+    """Write an ID3v2.3 tag (TIT2/TPE1/TALB, and CHAP + CTOC chapter marks ``(title, start_s,
+    end_s)``) at the start of an MP3, replacing any ID3v2 tag there; the file is rewritten
+    atomically."""
+    if len(chapters) > MAX_CHAPTERS:
+        raise Id3Error(f"ID3 CTOC holds at most {MAX_CHAPTERS} chapters")
+    frames = b""
+    for fid, text in (("TIT2", title), ("TPE1", artist), ("TALB", album)):
+        if text:
+            frames += _frame(fid, _text(text))
+    if chapters:
+        ids = [f"chp{i}".encode() for i in range(len(chapters))]
+        frames += _frame("CTOC", b"toc\x00" + bytes([0x03, len(ids)]) + b"".join(i + b"\x00" for i in ids))
+        for eid, (name, start, end) in zip(ids, chapters, strict=True):
+            times = struct.pack(">IIII", round(start * 1000), round(end * 1000), 0xFFFFFFFF, 0xFFFFFFFF)
+            frames += _frame("CHAP", eid + b"\x00" + times + _frame("TIT2", _text(name)))
+    header = b"ID3\x03\x00\x00" + bytes((len(frames) >> s) & 0x7F for s in (21, 14, 7, 0))
+    with atomic_path(path) as tmp, open(tmp, "wb") as out, open(path, "rb") as src:
+        src.seek(tag_size(src.read(10)))
+        out.write(header + frames)
+        while chunk := src.read(1 << 20):
+            out.write(chunk)
+
+
+def read_mp3_tags(path: str | os.PathLike) -> dict:
+    """Title, artist, album and chapters ``[(title, start_s, end_s)]`` from an ID3v2.3/2.4 tag."""
+    with open(path, "rb") as fh:
+        head = fh.read(10)
+        size = tag_size(head)
+        body = fh.read(max(0, size - 10))
+    out: dict = {"title": None, "artist": None, "album": None, "chapters": []}
+    if not size:
+        return out
+    names = {"TIT2": "title", "TPE1": "artist", "TALB": "album"}
+    for fid, payload in _frames(body, syncsafe=head[3] == 4):
+        if fid in names:
+            out[names[fid]] = _decode_text(payload)
+        elif fid == "CHAP":
+            end_id = payload.index(b"\x00")
+            start, end = struct.unpack(">II", payload[end_id + 1 : end_id + 9])
+            sub = dict(_frames(payload[end_id + 17 :], syncsafe=head[3] == 4))
+            name = _decode_text(sub["TIT2"]) if "TIT2" in sub else ""
+            out["chapters"].append((name, start / 1000, end / 1000))
+    return out
+
+
+def tag_size(head: bytes) -> int:
+    """Bytes taken by an ID3v2 tag at the start of a file, from its first 10 bytes (0 if there
+    is none): the header, the syncsafe size, and the footer when the flag says there is one."""
+    if len(head) < 10 or head[:3] != b"ID3":
+        return 0
+    return 10 + _syncsafe(head[6:10]) + (10 if head[5] & 0x10 else 0)
+
+
+def _syncsafe(raw: bytes) -> int:
+    """A 4-byte integer with 7 bits per byte (the top bit kept clear so no false frame sync)."""
+    return sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(raw))
+
+
+def _text(text: str) -> bytes:
+    try:
+        return b"\x00" + text.encode("latin-1")
+    except UnicodeEncodeError:
+        return b"\x01" + text.encode("utf-16")  # with BOM, as ID3v2.3 requires
+
+
+def _frame(fid: str, payload: bytes) -> bytes:
+    return fid.encode() + struct.pack(">I", len(payload)) + b"\x00\x00" + payload
+
+
+def _frames(body: bytes, *, syncsafe: bool) -> Iterator[tuple[str, bytes]]:
+    i = 0
+    while i + 10 <= len(body) and body[i : i + 4].strip(b"\x00"):
+        fid = body[i : i + 4].decode("latin-1")
+        raw = body[i + 4 : i + 8]
+        size = _syncsafe(raw) if syncsafe else struct.unpack(">I", raw)[0]
+        yield fid, body[i + 10 : i + 10 + size]
+        i += 10 + size
+
+
+def _decode_text(payload: bytes) -> str:
+    codec = {0: "latin-1", 1: "utf-16", 2: "utf-16-be", 3: "utf-8"}[payload[0]]
+    return payload[1:].decode(codec).rstrip("\x00")
