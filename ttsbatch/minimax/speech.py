@@ -23,6 +23,7 @@ from ttsbatch.minimax.retry import RetryPolicy, retrying
 from ttsbatch.minimax.transport import (
     bad_reply,
     base_resp_error,
+    http_client,
     http_error,
     read_capped,
     retry_after,
@@ -104,14 +105,12 @@ class MiniMaxClient:
         self.timeout = timeout
         self._log = log
         hooks = {"request": [self._log_request], "response": [self._log_response]} if log else {}
-        self._http = httpx.AsyncClient(
+        self._http = http_client(
+            config.base_url,
+            timeout,
+            transport,
             event_hooks=hooks,
-            base_url=config.base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
-            transport=transport,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            follow_redirects=False,
-            headers={"User-Agent": "ttsbatch"},
         )
 
     async def _log_request(self, request: httpx.Request) -> None:

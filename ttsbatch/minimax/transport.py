@@ -1,7 +1,8 @@
 """What every MiniMax endpoint shares on the wire, written once for speech, long text and
-chat: transport faults, non-200 answers, ``Retry-After`` and ``base_resp`` turned into the
-error classes of ``errors.py``, and reply bodies read with a size cap (a runaway or hostile
-reply must not fill memory). Callers then decide only: retry, fail the line, stop the run.
+chat: how the HTTP client is set up, transport faults, non-200 answers, ``Retry-After`` and
+``base_resp`` turned into the error classes of ``errors.py``, and reply bodies read with a
+size cap (a runaway or hostile reply must not fill memory). Callers then decide only:
+retry, fail the line, stop the run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,24 @@ AUTH_ADVICE = (
     "check MINIMAX_API_KEY; a key works only on its own region's host: try --region cn or --region global"
 )
 _ANY_TAG = re.compile(r"<[^>]+>")
+#: a host that does not answer the connection in this long will not answer it at all
+MAX_CONNECT_S = 15.0
+
+
+def http_client(
+    base_url: str, timeout: float, transport: httpx.AsyncBaseTransport | None = None, **options
+) -> httpx.AsyncClient:
+    """The client every endpoint talks through: no redirects followed (a storage host's are
+    checked hop by hop; an API call is never redirected with its key), our User-Agent, and
+    ``transport`` as the network seam for tests."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, MAX_CONNECT_S)),
+        transport=transport,
+        follow_redirects=False,
+        headers={"User-Agent": "ttsbatch"},
+        **options,
+    )
 
 
 @contextlib.contextmanager

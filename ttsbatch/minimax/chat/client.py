@@ -22,7 +22,7 @@ from ttsbatch.minimax.chat.messages import Messages
 from ttsbatch.minimax.chat.reply import ChatReply
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.minimax.retry import RetryPolicy, retrying
-from ttsbatch.minimax.transport import bad_reply, http_error, read_capped, transport_errors
+from ttsbatch.minimax.transport import bad_reply, http_client, http_error, read_capped, transport_errors
 
 #: a non-streamed reply larger than this is refused (a 204,800-token context is ~1 MB of text)
 MAX_REPLY_BYTES = 32 * 1024 * 1024
@@ -81,13 +81,7 @@ class ChatClient:
         self.requests = 0
         self.retries = 0
         self._rng = random.Random(seed)
-        self._http = httpx.AsyncClient(
-            base_url=config.base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
-            transport=transport,
-            follow_redirects=False,
-            headers={"User-Agent": "ttsbatch"},
-        )
+        self._http = http_client(config.base_url, timeout, transport)
 
     async def __aenter__(self) -> ChatClient:
         return self

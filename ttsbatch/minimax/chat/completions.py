@@ -9,8 +9,6 @@ any ``prompt_tokens_details.cached_tokens``, so those are taken out of the input
 
 from __future__ import annotations
 
-import json
-
 import httpx
 
 from ttsbatch.minimax import catalog
@@ -22,7 +20,7 @@ from ttsbatch.minimax.chat.reply import (
     split_thinking,
     tokens,
 )
-from ttsbatch.minimax.chat.stream import base_resp_refusal, in_band_error, sse_events
+from ttsbatch.minimax.chat.stream import base_resp_refusal, event_json, in_band_error, sse_events
 from ttsbatch.minimax.transport import bad_reply
 
 
@@ -104,11 +102,8 @@ class ChatCompletions:
             if data.strip() == "[DONE]":
                 done = True
                 continue
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                raise bad_reply("a streamed chunk is not JSON", trace) from None
-            if not isinstance(obj, dict):
+            obj = event_json(data, "chunk", trace)
+            if obj is None:
                 continue
             if obj.get("error"):
                 raise in_band_error(obj, self.path)

@@ -7,13 +7,11 @@ The system prompt is a field of its own; the answer is a list of content blocks 
 
 from __future__ import annotations
 
-import json
-
 import httpx
 
 from ttsbatch.minimax import catalog
 from ttsbatch.minimax.chat.reply import ChatReply, ChatUsage, join_thinking, split_thinking, tokens
-from ttsbatch.minimax.chat.stream import base_resp_refusal, in_band_error, sse_events
+from ttsbatch.minimax.chat.stream import base_resp_refusal, event_json, in_band_error, sse_events
 from ttsbatch.minimax.transport import bad_reply
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -93,11 +91,8 @@ class Messages:
         async for event, data in sse_events(response):
             if event == "ping" or finished:
                 continue
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                raise bad_reply("a streamed event is not JSON", trace) from None
-            if not isinstance(obj, dict):
+            obj = event_json(data, "event", trace)
+            if obj is None:
                 continue
             kind = obj.get("type") or event
             if kind == "error":

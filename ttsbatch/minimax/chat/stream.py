@@ -4,12 +4,13 @@ events, and errors delivered inside the reply (``event: error``, a chunk or body
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import httpx
 
 from ttsbatch.minimax import errors
-from ttsbatch.minimax.transport import AUTH_ADVICE, base_resp_error, error_envelope
+from ttsbatch.minimax.transport import AUTH_ADVICE, bad_reply, base_resp_error, error_envelope
 
 
 def in_band_error(obj: dict, path: str) -> errors.MiniMaxError:
@@ -56,3 +57,13 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None
             data.append(value)
     if data:
         yield event, "\n".join(data)
+
+
+def event_json(data: str, what: str, trace: str | None) -> dict | None:
+    """A streamed ``what`` (chunk, event) as its JSON object; None for valid JSON that is
+    not an object (skipped); data that is not JSON means the stream is garbled."""
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        raise bad_reply(f"a streamed {what} is not JSON", trace) from None
+    return obj if isinstance(obj, dict) else None
