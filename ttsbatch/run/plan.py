@@ -38,7 +38,7 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class ApiAudio:
-    """What is asked of MiniMax. Lossless by default: we post-process anyway, so a lossy
+    """What is asked of the speech service. Lossless by default: we post-process anyway, so a lossy
     API format would mean a second lossy encode (and MP3 decoding traps)."""
 
     format: str = "flac"
