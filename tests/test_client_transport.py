@@ -97,3 +97,13 @@ def test_http_200_with_non_json_is_retryable_and_the_key_is_not_in_messages():
     result, _ = run(lambda r: httpx.Response(200, text="<html>proxy error</html>"))
     assert isinstance(result, errors.RetryableError) and not isinstance(result, errors.RateLimitError)
     assert "sk-secret" not in str(result) and "sk-secret" not in repr(result.as_dict())
+
+
+def test_gateway_html_errors_read_as_text_through_the_one_error_map():
+    page = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>nginx</body></html>"
+    result, _ = run(lambda r: httpx.Response(502, text=page))
+    assert isinstance(result, errors.RetryableError) and result.http_status == 502
+    assert result.message == "HTTP 502 from /v1/t2a_v2: 502 Bad Gateway nginx"
+    denied, _ = run(lambda r: httpx.Response(401, json={"error": {"message": "invalid key"}}))
+    assert isinstance(denied, errors.RunError) and "--region" in denied.advice
+    assert denied.message == "HTTP 401 from /v1/t2a_v2: invalid key"

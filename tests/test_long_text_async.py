@@ -65,12 +65,10 @@ def test_twenty_thousand_characters_through_a_task(server):
     result = run_long(server, body_for(text), poll_interval_s=0.01)
 
     data, rate = sf.read(io.BytesIO(result.audio))
-    assert rate == 16000 and result.extra_info["audio_format"] == "flac"
-    assert len(data) / rate * 1000 == pytest.approx(result.extra_info["audio_length"], abs=2)
-    assert result.audio_length_ms == result.extra_info["audio_length"] > 600_000
-    assert (
-        result.billed_characters == catalog.billed_characters(text) == result.extra_info["usage_characters"]
-    )
+    assert rate == 16000 and sf.info(io.BytesIO(result.audio)).format == "FLAC"
+    assert len(data) / rate * 1000 == pytest.approx(result.audio_length_ms, abs=2)
+    assert result.audio_length_ms > 600_000
+    assert result.billed_characters == catalog.billed_characters(text)
 
     creates = entries(server, catalog.T2A_ASYNC_PATH)
     assert len(creates) == 1 and creates[0]["billed_characters"] == result.billed_characters
@@ -82,7 +80,7 @@ def test_twenty_thousand_characters_through_a_task(server):
     assert all(e["status_code"] == 0 for e in queries)  # never rate limited
     assert entries(server, catalog.FILES_RETRIEVE_PATH)
 
-    titles = result.raw_meta["titles"]
+    titles = result.subtitles
     assert titles and titles[0]["text"].startswith("The quick brown fox")
     ends = [t["time_end"] for t in titles]
     assert ends == sorted(ends) and ends[-1] <= result.audio_length_ms + 1

@@ -22,7 +22,8 @@ from ttsbatch.errors import UsageError
 from ttsbatch.manifest.read import read_manifest
 from ttsbatch.manifest.sidecar import load_script_meta
 from ttsbatch.minimax import catalog, errors
-from ttsbatch.minimax.chat import APIS, ChatClient, ChatUsage, split_thinking
+from ttsbatch.minimax.chat.client import APIS, ChatClient
+from ttsbatch.minimax.chat.reply import ChatUsage, split_thinking
 from ttsbatch.minimax.config import ApiConfig, Secret
 from ttsbatch.minimax.retry import RetryPolicy
 from ttsbatch.script import book

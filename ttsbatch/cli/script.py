@@ -29,7 +29,7 @@ from ttsbatch.cli.options import api_options, api_target
 from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.manifest.sidecar import script_json_path
 from ttsbatch.minimax import catalog, errors
-from ttsbatch.minimax.chat import APIS, ChatClient
+from ttsbatch.minimax.chat.client import APIS, ChatClient
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.script import book
 from ttsbatch.script.generate import DEFAULT_MAX_TOKENS, generate

@@ -1,7 +1,8 @@
 """Long text through MiniMax's async task: create, poll, retrieve, download, unpack.
 
-``synthesize_long`` takes the t2a_v2 body ttsbatch plans for a line and returns the same
-``SpeechResult`` ``MiniMaxClient.t2a`` does, so the pipeline treats both alike. The task is
+``synthesize_long`` takes a t2a_v2 body and returns the same ``SpeechResult``
+``MiniMaxClient.t2a`` does, so the speech backend treats both alike. It is built on the
+client's public native surface (``post_json``, ``get_json``, ``fetch``, ``download``). The task is
 paid when it is created: every failure after that carries ``billed_characters``.
 
 The file MiniMax hands back is a tar (audio, ``.titles`` sentence timings, ``.extra`` JSON).
@@ -21,7 +22,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
 
 from ttsbatch.minimax import catalog, errors
+from ttsbatch.minimax.retry import RetryPolicy, retrying
 from ttsbatch.minimax.speech import MAX_DOWNLOAD_BYTES, MiniMaxClient, SpeechResult, parse_native
+from ttsbatch.minimax.transport import bad_reply
 
 #: the documented poll limit is 10 per second; a little under it absorbs scheduling jitter
 QUERY_MIN_INTERVAL_S = 0.12
@@ -72,16 +75,14 @@ def async_body(body: dict) -> dict:
 
 async def _get_content(client: MiniMaxClient, file_id: object) -> bytes:
     """``retrieve_content``: the bytes, unless the answer is a ``base_resp`` error body."""
-    content, response = await client._fetch(
+    content, response = await client.fetch(
         "GET", catalog.FILES_CONTENT_PATH, params={"file_id": file_id}, limit=MAX_DOWNLOAD_BYTES
     )
     ctype = response.headers.get("content-type", "")
     if "json" in ctype or content[:1] == b"{":
         # Decision: a JSON object here is an error answer (a tar never starts with "{").
         parse_native(content, response)
-        raise errors.RetryableError(
-            "retrieve_content answered JSON, not the file", code=errors.BAD_RESPONSE, trace_id=None
-        )
+        raise bad_reply("retrieve_content answered JSON, not the file")
     return content
 
 
@@ -150,13 +151,27 @@ def unpack_task_tar(data: bytes, trace_id: str | None = None) -> tuple[bytes, di
 
 
 async def _create(client: MiniMaxClient, body: dict) -> tuple[dict, str | None, int]:
-    parsed, trace = await client._post_json(catalog.T2A_ASYNC_PATH, async_body(body))
+    parsed, trace = await client.post_json(catalog.T2A_ASYNC_PATH, async_body(body))
     billed = int(parsed.get("usage_characters") or 0)
     if not parsed.get("task_id"):
-        exc = errors.RetryableError("async reply has no task_id", code=errors.BAD_RESPONSE, trace_id=trace)
+        exc = bad_reply("async reply has no task_id", trace)
         exc.billed_characters = billed
         raise exc
     return parsed, trace, billed
+
+
+def query_policy(interval_s: float) -> RetryPolicy:
+    """How one status query is retried: a rate signal (the account's query budget is spent,
+    perhaps by someone else) only means "ask slower" and is waited out; other transient
+    failures back off 1, 2, 4, 8 s and the fifth in a row gives up. Never faster than the
+    poll interval."""
+    return RetryPolicy(
+        max_retries=QUERY_TRANSIENT_LIMIT - 1,
+        base_s=QUERY_TRANSIENT_BACKOFF_S,
+        jitter=False,
+        min_s=interval_s,
+        rate_limit_pause_s=QUERY_RATE_BACKOFF_S,
+    )
 
 
 async def _wait_for_file(
@@ -168,11 +183,11 @@ async def _wait_for_file(
     sleep: Sleep,
     trace: str | None,
 ) -> tuple[object, dict]:
-    """Poll until Success; return (file_id or None, the last query answer)."""
-    transient = 0
-    wait = interval_s  # Decision: the first query waits one interval (no task is done at once)
-    while True:
-        if time.monotonic() + wait > deadline:
+    """Poll until Success; return (file_id or None, the last query answer). Every wait,
+    between polls or before a retried query, first checks the deadline."""
+
+    async def wait(seconds: float) -> None:
+        if time.monotonic() + seconds > deadline:
             raise AsyncTaskError(
                 f"async task {task_id} did not finish in time",
                 code=ASYNC_TASK_FAILED,
@@ -180,21 +195,16 @@ async def _wait_for_file(
                 task_id=task_id,
                 status="timeout",
             )
-        await sleep(wait)
-        wait = interval_s
-        try:
-            answer, _ = await client._get_json(catalog.T2A_ASYNC_QUERY_PATH, {"task_id": task_id})
-        except errors.RateLimitError as exc:
-            # 1002 (and the other rate codes) on a query: the task is fine, just ask slower.
-            wait = max(interval_s, QUERY_RATE_BACKOFF_S, exc.retry_after or 0.0)
-            continue
-        except errors.RetryableError:
-            transient += 1
-            if transient >= QUERY_TRANSIENT_LIMIT:
-                raise
-            wait = max(interval_s, QUERY_TRANSIENT_BACKOFF_S * 2 ** (transient - 1))
-            continue
-        transient = 0
+        await sleep(seconds)
+
+    async def query() -> dict:
+        answer, _ = await client.get_json(catalog.T2A_ASYNC_QUERY_PATH, {"task_id": task_id})
+        return answer
+
+    policy = query_policy(interval_s)
+    while True:
+        await wait(interval_s)  # Decision: the first query waits one interval (no task is done at once)
+        answer = await retrying(query, policy, sleep=wait)
         status = str(answer.get("status") or "").strip().lower()
         if status == "success":
             return answer.get("file_id"), answer
@@ -216,7 +226,7 @@ async def _fetch_file(
     bytes fail, ``retrieve_content`` once more through the API."""
     first: errors.MiniMaxError | None = None
     try:
-        info, _ = await client._get_json(catalog.FILES_RETRIEVE_PATH, {"file_id": file_id})
+        info, _ = await client.get_json(catalog.FILES_RETRIEVE_PATH, {"file_id": file_id})
         meta = info.get("file") if isinstance(info.get("file"), dict) else {}
         url = meta.get("download_url")
         if not url:
@@ -245,7 +255,7 @@ async def synthesize_long(
 ) -> SpeechResult:
     """Render one long text (up to 50,000 characters) as an async task; see the module doc.
 
-    Errors: creation fails like ``t2a`` (``_post_json``'s classes). After creation every error
+    Errors: creation fails like ``t2a`` (``post_json``'s classes). After creation every error
     carries ``billed_characters`` (the task was paid): ``AsyncTaskError`` for a task that
     ended Failed/Expired or did not finish within ``timeout_s``, the usual classes otherwise.
     ``sleep`` is the seam for tests; queries are never sent more than 10 per second.
@@ -265,7 +275,7 @@ async def synthesize_long(
         # Decision: the query's file_id (the finished file) wins; the create answer's is the fallback.
         file_id = file_id or created.get("file_id")
         if not file_id:
-            raise errors.RetryableError("async task has no file_id", code=errors.BAD_RESPONSE, trace_id=trace)
+            raise bad_reply("async task has no file_id", trace)
         audio, extra, titles = await _fetch_file(client, file_id, trace)
     except errors.MiniMaxError as exc:
         exc.billed_characters = billed
@@ -274,11 +284,9 @@ async def synthesize_long(
     length = extra.get("audio_length")
     return SpeechResult(
         audio=audio,
-        extra_info=extra,
         trace_id=trace,
         # Decision: the create answer's usage_characters is the bill (the .extra repeats it)
         billed_characters=billed or int(extra.get("usage_characters") or 0),
         audio_length_ms=float(length) if length else None,
-        raw_meta={"task_id": task_id, "file_id": file_id, "titles": titles},
         subtitles=titles if isinstance(titles, list) else None,
     )

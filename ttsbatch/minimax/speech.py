@@ -1,24 +1,34 @@
-"""Async MiniMax client: one method per endpoint, every reply read through ``base_resp``.
+"""Async client for MiniMax's native API: speech (``t2a``), the account's voices, and the
+small authenticated surface (``post_json``, ``get_json``, ``fetch``, ``download``) that the
+long-text task in ``long_text.py`` is built on.
 
 MiniMax answers most errors with HTTP 200 and a non-zero ``base_resp.status_code``; gateways
-in front of it answer 429/5xx with HTML. This module turns every shape of failure into the
-small exception hierarchy in ``errors.py`` so callers decide only: retry, fail the line, or
-stop the run. The network is a seam: pass ``transport=`` to run it against anything.
+in front of it answer 429/5xx with HTML. Every reply goes through ``transport.py``'s one map,
+so callers decide only: retry, fail the line, or stop the run. The network is a seam: pass
+``transport=`` to run it against anything.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 
 from ttsbatch.minimax import catalog, errors
 from ttsbatch.minimax.config import ApiConfig
-from ttsbatch.minimax.transport import read_capped, transport_errors
+from ttsbatch.minimax.retry import RetryPolicy, retrying
+from ttsbatch.minimax.transport import (
+    bad_reply,
+    base_resp_error,
+    http_client,
+    http_error,
+    read_capped,
+    retry_after,
+    transport_errors,
+)
 
 #: headers that carry credentials: never printed, even with --verbose
 REDACTED_HEADERS = {"authorization", "x-api-key", "proxy-authorization", "cookie"}
@@ -27,9 +37,9 @@ VERBOSE_BODY_CHARS = 300
 MAX_JSON_BYTES = 400 * 1024 * 1024
 #: a URL download larger than this is refused
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
-#: a URL download is retried this often before the paid request is given up on
-DOWNLOAD_ATTEMPTS = 3
-DOWNLOAD_BACKOFF_S = 0.25
+#: a URL download is tried three times (after 0.25 s, then 0.5 s) before the paid request is
+#: given up on; only its own failures are retried, as the URL stays valid for hours
+DOWNLOAD_RETRY = RetryPolicy(max_retries=2, base_s=0.25, jitter=False, retry_on=(errors.BadAudioError,))
 #: storage hosts may redirect; each hop is checked to be http(s)
 MAX_REDIRECTS = 3
 
@@ -39,81 +49,26 @@ class SpeechResult:
     """A paid reply. ``audio`` holds the file bytes exactly as MiniMax encoded them."""
 
     audio: bytes
-    extra_info: dict
     trace_id: str | None
     billed_characters: int
     audio_length_ms: float | None
-    subtitle_url: str | None = None
-    raw_meta: dict = field(default_factory=dict)
     #: MiniMax's sentence timings ``[{text, time_begin, time_end, ...}]`` when they were asked for
     subtitles: list | None = None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def _trace_id(body: dict | None, response: httpx.Response) -> str | None:
-    if isinstance(body, dict) and body.get("trace_id"):
-        return str(body["trace_id"])
-    return response.headers.get("trace-id")
-
-
-def _http_error(response: httpx.Response) -> errors.MiniMaxError:
-    """A non-200 status: gateways and the chat endpoints speak real HTTP codes."""
-    status = response.status_code
-    trace = response.headers.get("trace-id")
-    snippet = response.text[:200].strip().replace("\n", " ") if response.content else ""
-    text = f"HTTP {status} from {response.request.url.path}" + (f": {snippet}" if snippet else "")
-    kw = {"code": errors.HTTP_STATUS, "trace_id": trace, "http_status": status}
-    if status == 429:
-        return errors.RateLimitError(text, retry_after=_retry_after(response), **kw)
-    if status >= 500 or status == 408:
-        return errors.RetryableError(text, **kw)
-    if status in (401, 403):
-        return errors.RunError(text, advice="check MINIMAX_API_KEY and --region", **kw)
-    if status == 404:
-        return errors.RunError(
-            text, advice="check --api-base / MINIMAX_API_BASE: the endpoint was not found", **kw
-        )
-    return errors.LineError(text, **kw)
-
-
-def check_base_resp(body: dict, trace_id: str | None, retry_after: float | None = None) -> None:
-    base = body.get("base_resp")
-    if not isinstance(base, dict):
-        raise errors.RetryableError("reply has no base_resp", code=errors.BAD_RESPONSE, trace_id=trace_id)
-    code = base.get("status_code", 0)
-    try:
-        code = int(code)
-    except (TypeError, ValueError):
-        raise errors.RetryableError(
-            f"reply has a non-numeric status_code {code!r}", code=errors.BAD_RESPONSE
-        ) from None
-    if code != 0:
-        raise errors.error_for_code(
-            code, str(base.get("status_msg") or ""), trace_id=trace_id, retry_after=retry_after
-        )
-
-
 def parse_native(content: bytes, response: httpx.Response) -> tuple[dict, str | None]:
-    """A native endpoint's HTTP-200 body: JSON object, ``base_resp`` read, trace_id kept."""
+    """A native endpoint's HTTP-200 body: JSON object, ``base_resp`` read, trace_id kept
+    (the body's, else the header's)."""
     try:
         parsed = json.loads(content)
     except ValueError:
-        raise errors.RetryableError(
-            "reply is not JSON", code=errors.BAD_RESPONSE, trace_id=response.headers.get("trace-id")
-        ) from None
+        raise bad_reply("reply is not JSON", response.headers.get("trace-id")) from None
     if not isinstance(parsed, dict):
-        raise errors.RetryableError("reply is not a JSON object", code=errors.BAD_RESPONSE)
-    trace = _trace_id(parsed, response)
-    check_base_resp(parsed, trace, _retry_after(response))
+        raise bad_reply("reply is not a JSON object")
+    trace = str(parsed["trace_id"]) if parsed.get("trace_id") else response.headers.get("trace-id")
+    exc = base_resp_error(parsed, trace, required=True, retry_after=retry_after(response))
+    if exc is not None:
+        raise exc
     return parsed, trace
 
 
@@ -150,14 +105,12 @@ class MiniMaxClient:
         self.timeout = timeout
         self._log = log
         hooks = {"request": [self._log_request], "response": [self._log_response]} if log else {}
-        self._http = httpx.AsyncClient(
+        self._http = http_client(
+            config.base_url,
+            timeout,
+            transport,
             event_hooks=hooks,
-            base_url=config.base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
-            transport=transport,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            follow_redirects=False,
-            headers={"User-Agent": "ttsbatch"},
         )
 
     async def _log_request(self, request: httpx.Request) -> None:
@@ -182,12 +135,9 @@ class MiniMaxClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    # ------------------------------------------------------------ plumbing --
+    # --------------------------------------------------- the native surface --
 
-    def _auth(self) -> dict:
-        return {"Authorization": f"Bearer {self.config.api_key.reveal()}"}
-
-    async def _fetch(
+    async def fetch(
         self,
         method: str,
         path: str,
@@ -196,44 +146,39 @@ class MiniMaxClient:
         params: dict | None = None,
         limit: int = MAX_JSON_BYTES,
     ) -> tuple[bytes, httpx.Response]:
-        """One authenticated call; non-200 answers and transport faults become error classes."""
+        """One authenticated call, its body read up to ``limit``; non-200 answers and
+        transport faults become error classes. For bodies that are not JSON (a task's file)."""
+        auth = {"Authorization": f"Bearer {self.config.api_key.reveal()}"}
         with transport_errors(self.timeout):
             async with self._http.stream(
-                method, path, json=json_body, params=params, headers=self._auth()
+                method, path, json=json_body, params=params, headers=auth
             ) as response:
                 if response.status_code != 200:
-                    await response.aread()
-                    raise _http_error(response)
+                    raise http_error(response, await response.aread())
                 content = await read_capped(response, limit, response.headers.get("trace-id"))
         return content, response
 
-    async def _post_json(self, path: str, body: dict) -> tuple[dict, str | None]:
-        """POST and return the parsed body, raising the right error class for every failure."""
-        return parse_native(*await self._fetch("POST", path, json_body=body))
+    async def post_json(self, path: str, body: dict) -> tuple[dict, str | None]:
+        """POST and return the parsed body and trace id, raising the right error class for every failure."""
+        return parse_native(*await self.fetch("POST", path, json_body=body))
 
-    async def _get_json(self, path: str, params: dict) -> tuple[dict, str | None]:
+    async def get_json(self, path: str, params: dict) -> tuple[dict, str | None]:
         """The same for GET endpoints (async task queries, file info)."""
-        return parse_native(*await self._fetch("GET", path, params=params))
+        return parse_native(*await self.fetch("GET", path, params=params))
 
     async def download(
         self, url: str, *, expected_size: int | None = None, trace_id: str | None = None
     ) -> bytes:
         """Fetch an audio URL (http/https only, no redirects, size cap, timeout), retrying the
-        download itself: the request was already paid for and the URL stays valid for hours."""
-        last: errors.MiniMaxError | None = None
-        for attempt in range(DOWNLOAD_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(DOWNLOAD_BACKOFF_S * attempt)
-            try:
-                return await self._download_once(url, expected_size, trace_id)
-            except errors.BadAudioError as exc:
-                last = exc
-        assert last is not None
-        raise last
+        download itself (``DOWNLOAD_RETRY``): the request was already paid for."""
+        return await retrying(lambda: self._download_once(url, expected_size, trace_id), DOWNLOAD_RETRY)
 
     async def _download_once(self, url: str, expected_size: int | None, trace_id: str | None) -> bytes:
         def fail(message: str) -> errors.BadAudioError:
             return errors.BadAudioError(message, code=errors.DOWNLOAD_FAILED, trace_id=trace_id)
+
+        def too_large(message: str) -> errors.BadAudioError:
+            return fail(f"audio download {message}")
 
         try:
             for _ in range(MAX_REDIRECTS + 1):
@@ -247,12 +192,7 @@ class MiniMaxClient:
                         continue
                     if response.status_code != 200:
                         raise fail(f"audio download answered HTTP {response.status_code}")
-                    chunks, size = [], 0
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > MAX_DOWNLOAD_BYTES:
-                            raise fail(f"audio download larger than {MAX_DOWNLOAD_BYTES} bytes")
-                        chunks.append(chunk)
+                    data = await read_capped(response, MAX_DOWNLOAD_BYTES, too_large=too_large)
                     break
             else:
                 raise fail(f"audio download redirected more than {MAX_REDIRECTS} times")
@@ -260,7 +200,6 @@ class MiniMaxClient:
             raise fail("audio download timed out") from None
         except httpx.TransportError as exc:
             raise fail(f"audio download failed: {type(exc).__name__}") from None
-        data = b"".join(chunks)
         if expected_size and len(data) < expected_size:
             raise fail(f"audio download is short: {len(data)} of {expected_size} bytes")
         return data
@@ -269,13 +208,11 @@ class MiniMaxClient:
 
     async def t2a(self, body: dict) -> SpeechResult:
         """``POST /v1/t2a_v2`` (non-streaming). Raises a ``MiniMaxError`` subclass on any failure."""
-        parsed, trace = await self._post_json(catalog.T2A_PATH, body)
+        parsed, trace = await self.post_json(catalog.T2A_PATH, body)
         data = parsed.get("data")
         extra = parsed.get("extra_info") or {}
         if not isinstance(data, dict) or not data.get("audio"):
-            raise errors.RetryableError(
-                "reply has no audio (data is empty)", code=errors.BAD_RESPONSE, trace_id=trace
-            )
+            raise bad_reply("reply has no audio (data is empty)", trace)
         billed = int(extra.get("usage_characters") or 0)
         length = extra.get("audio_length")
         try:
@@ -293,11 +230,9 @@ class MiniMaxClient:
             raise
         return SpeechResult(
             audio=audio,
-            extra_info=extra,
             trace_id=trace,
             billed_characters=billed,
             audio_length_ms=float(length) if length else None,
-            subtitle_url=data.get("subtitle_file"),
             subtitles=subtitles,
         )
 
@@ -319,5 +254,5 @@ class MiniMaxClient:
 
     async def get_voices(self, voice_type: str = "all") -> dict:
         """``POST /v1/get_voice``: the account's system, cloned and designed voices."""
-        parsed, _ = await self._post_json(catalog.GET_VOICE_PATH, {"voice_type": voice_type})
+        parsed, _ = await self.post_json(catalog.GET_VOICE_PATH, {"voice_type": voice_type})
         return {k: parsed.get(k) or [] for k in ("system_voice", "voice_cloning", "voice_generation")}

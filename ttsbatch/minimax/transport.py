@@ -1,15 +1,43 @@
-"""What every MiniMax endpoint shares on the wire: transport failures mapped to retryable
-errors, and reply bodies read with a size cap (a runaway or hostile reply must not fill
-memory). Used by the speech client and the chat client alike."""
+"""What every MiniMax endpoint shares on the wire, written once for speech, long text and
+chat: how the HTTP client is set up, transport faults, non-200 answers, ``Retry-After`` and
+``base_resp`` turned into the error classes of ``errors.py``, and reply bodies read with a
+size cap (a runaway or hostile reply must not fill memory). Callers then decide only:
+retry, fail the line, stop the run.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import json
+import re
+from collections.abc import Callable, Iterator
 
 import httpx
 
 from ttsbatch.minimax import errors
+
+AUTH_ADVICE = (
+    "check MINIMAX_API_KEY; a key works only on its own region's host: try --region cn or --region global"
+)
+_ANY_TAG = re.compile(r"<[^>]+>")
+#: a host that does not answer the connection in this long will not answer it at all
+MAX_CONNECT_S = 15.0
+
+
+def http_client(
+    base_url: str, timeout: float, transport: httpx.AsyncBaseTransport | None = None, **options
+) -> httpx.AsyncClient:
+    """The client every endpoint talks through: no redirects followed (a storage host's are
+    checked hop by hop; an API call is never redirected with its key), our User-Agent, and
+    ``transport`` as the network seam for tests."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, MAX_CONNECT_S)),
+        transport=transport,
+        follow_redirects=False,
+        headers={"User-Agent": "ttsbatch"},
+        **options,
+    )
 
 
 @contextlib.contextmanager
@@ -25,13 +53,126 @@ def transport_errors(timeout: float) -> Iterator[None]:
         ) from None
 
 
-async def read_capped(response: httpx.Response, limit: int, trace_id: str | None = None) -> bytes:
+async def read_capped(
+    response: httpx.Response,
+    limit: int,
+    trace_id: str | None = None,
+    *,
+    too_large: Callable[[str], errors.MiniMaxError] | None = None,
+) -> bytes:
+    """The body, refused once it passes ``limit`` bytes. ``too_large(message)`` makes the
+    error; by default a retryable bad reply (a download passes its own: paid audio)."""
     chunks, size = [], 0
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > limit:
+            if too_large is not None:
+                raise too_large(f"larger than {limit} bytes")
             raise errors.RetryableError(
                 f"reply larger than {limit} bytes", code=errors.BAD_RESPONSE, trace_id=trace_id
             )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """``retry-after-ms`` (OpenAI-style gateways) first, then ``Retry-After`` in seconds."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = response.headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) / scale)
+            except ValueError:
+                continue
+    return None
+
+
+def error_envelope(body) -> tuple[str | None, str | None, dict | None]:
+    """``(message, type, base_resp)`` from an OpenAI or Anthropic error envelope."""
+    if not isinstance(body, dict):
+        return None, None, None
+    err = body.get("error")
+    base = body.get("base_resp") if isinstance(body.get("base_resp"), dict) else None
+    if isinstance(err, dict):
+        msg = err.get("message")
+        return (str(msg) if msg else None), (str(err.get("type")) if err.get("type") else None), base
+    if isinstance(err, str):
+        return err, None, base
+    return None, None, base
+
+
+def _describe(content: bytes) -> tuple[str | None, str | None]:
+    """What a non-200 body says, whatever it is: an error envelope, or gateway HTML cut to
+    its text (tags and line breaks do not belong in a report)."""
+    try:
+        body = json.loads(content) if content else None
+    except ValueError:
+        body = None
+    message, etype, base = error_envelope(body)
+    if message is None and base:
+        message = str(base.get("status_msg") or "") or None
+    if message is None and content:
+        text = content.decode("utf-8", "replace")
+        message = re.sub(r"\s+", " ", _ANY_TAG.sub(" ", text)).strip()[:200] or None
+    return message, etype
+
+
+def http_error(response: httpx.Response, content: bytes) -> errors.MiniMaxError:
+    """A non-200 answer. Gateways in front of MiniMax (and the chat endpoints themselves)
+    speak real HTTP codes: 429 is a rate signal, 5xx/408 are worth another try, 401/403/404
+    stop the run (nothing else can succeed), any other 4xx fails the line."""
+    status = response.status_code
+    message, etype = _describe(content)
+    text = (
+        f"HTTP {status} from {response.request.url.path}"
+        + (f": {message}" if message else "")
+        + (f" ({etype})" if etype else "")
+    )
+    kw = {"code": errors.HTTP_STATUS, "trace_id": response.headers.get("trace-id"), "http_status": status}
+    if status == 429:
+        return errors.RateLimitError(text, retry_after=retry_after(response), **kw)
+    if status >= 500 or status == 408:
+        return errors.RetryableError(text, **kw)
+    if status == 401:
+        return errors.RunError(text, advice=AUTH_ADVICE, **kw)
+    if status == 403:
+        return errors.RunError(
+            text, advice="the key may not use this model, or the account is out of balance", **kw
+        )
+    if status == 404:
+        return errors.RunError(
+            text, advice="check --api-base / MINIMAX_API_BASE: the endpoint was not found", **kw
+        )
+    return errors.LineError(text, **kw)
+
+
+def base_resp_error(
+    body: dict, trace_id: str | None, *, required: bool = False, retry_after: float | None = None
+) -> errors.MiniMaxError | None:
+    """The error a ``base_resp`` inside HTTP 200 reports, or None when it says success.
+    MiniMax's native endpoints always send one (``required``: its absence means a garbled
+    reply); OpenAI/Anthropic-style proxies may drop it."""
+    base = body.get("base_resp")
+    if not isinstance(base, dict):
+        if required:
+            return errors.RetryableError(
+                "reply has no base_resp", code=errors.BAD_RESPONSE, trace_id=trace_id
+            )
+        return None
+    code = base.get("status_code") or 0
+    try:
+        code = int(code)
+    except (TypeError, ValueError):
+        return errors.RetryableError(
+            f"reply has a non-numeric base_resp.status_code {code!r}", code=errors.BAD_RESPONSE
+        )
+    if code == 0:
+        return None
+    return errors.error_for_code(
+        code, str(base.get("status_msg") or ""), trace_id=trace_id, retry_after=retry_after
+    )
+
+
+def bad_reply(message: str, trace_id: str | None = None) -> errors.RetryableError:
+    """A reply that arrived but cannot be read: another try may well get a good one."""
+    return errors.RetryableError(message, code=errors.BAD_RESPONSE, trace_id=trace_id)

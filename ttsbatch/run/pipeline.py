@@ -27,9 +27,9 @@ import uuid
 from collections.abc import Callable
 
 from ttsbatch.audio import codecs as audio
+from ttsbatch.backends.base import SpeechBackend, SpeechReply
 from ttsbatch.minimax import catalog, errors
-from ttsbatch.minimax.retry import RetryPolicy
-from ttsbatch.minimax.speech import MiniMaxClient
+from ttsbatch.minimax.retry import RetryPolicy, retrying
 from ttsbatch.run.budget import Budget, BudgetExceeded
 from ttsbatch.run.cache import Cache
 from ttsbatch.run.groups import assemble_groups
@@ -43,7 +43,7 @@ from ttsbatch.run.results import CACHED, FAILED, OK, SKIPPED, ItemResult, RunRes
 class Pipeline:
     def __init__(
         self,
-        client: MiniMaxClient,
+        backend: SpeechBackend,
         limiter: Limiter,
         policy: RetryPolicy,
         ledger: Ledger,
@@ -53,7 +53,7 @@ class Pipeline:
         on_item: Callable[[ItemResult], None] | None = None,
         seed: int | None = None,
     ) -> None:
-        self.client = client
+        self.backend = backend
         self.limiter = limiter
         self.policy = policy
         self.ledger = ledger
@@ -236,7 +236,7 @@ class Pipeline:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
 
-    async def _send(self, item: ItemResult, part: Part):
+    async def _send(self, item: ItemResult, part: Part) -> SpeechReply | None:
         """One journaled, budgeted, paced attempt. Returns the reply, None when stopped, or raises."""
         job = item.job
         estimate = catalog.speech_cost_usd(part.estimated_characters, job.model)
@@ -253,12 +253,7 @@ class Pipeline:
             item.attempts += 1
             self.api_calls += 1
             try:
-                if part.mode == "async":
-                    from ttsbatch.minimax.long_text import synthesize_long
-
-                    reply = await synthesize_long(self.client, part.body)
-                else:
-                    reply = await self.client.t2a(part.body)
+                reply = await self.backend.synthesize(part.request)
             except errors.MiniMaxError as exc:
                 wasted = catalog.speech_cost_usd(exc.billed_characters, job.model)
                 self.budget.settle(hold, wasted)
@@ -278,12 +273,15 @@ class Pipeline:
         return reply
 
     async def _request(self, item: ItemResult, part: Part) -> Fetched | None:
-        """Pay for one part, retrying what is worth retrying; keep the paid audio before
-        anything else touches it, then check it decodes whole."""
+        """Pay for one part, retrying what the policy retries (its budget is the line's:
+        ``item.attempts`` counts requests across all the line's parts); a backoff ends
+        early when the run stops, and a run-level error stops the run."""
         job = item.job
-        while True:
-            if self.stop.is_set():
-                return None  # stays SKIPPED unless an earlier attempt recorded a failure
+
+        async def attempt() -> Fetched | None:
+            """Keep the paid audio before anything else touches it, then check it decodes
+            whole (audio that does not was paid for: wasted). Every failure is recorded on
+            the item, and every rate signal slows the pool, retried or not."""
             try:
                 reply = await self._send(item, part)
                 if reply is None:
@@ -326,17 +324,24 @@ class Pipeline:
                 item.cost_usd = catalog.speech_cost_usd(item.characters + item.wasted_characters, job.model)
                 if isinstance(exc, errors.RateLimitError):
                     self.limiter.on_rate_limited(exc.retry_after)
-                if isinstance(exc, errors.RunError):
-                    item.status = FAILED
-                    self.request_stop(exc)
-                    return None
-                if not self.policy.should_retry(exc, item.attempts):
-                    item.status = FAILED
-                    return None
-                await self._sleep_unless_stopped(self.policy.delay(exc, item.attempts, self._rng))
-                if self.stop.is_set():
-                    item.status = FAILED
-                    return None
+                raise
+
+        if self.stop.is_set():
+            return None  # stays SKIPPED
+        try:
+            return await retrying(
+                attempt,
+                self.policy,
+                rng=self._rng,
+                sleep=self._sleep_unless_stopped,
+                give_up=self.stop.is_set,
+                attempts=lambda: item.attempts,
+            )
+        except errors.MiniMaxError as exc:
+            item.status = FAILED
+            if isinstance(exc, errors.RunError):
+                self.request_stop(exc)
+            return None
 
     # ------------------------------------------------------------- groups --
 

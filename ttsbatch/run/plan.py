@@ -1,7 +1,9 @@
 """Turn validated lines into jobs: the exact request to send and the exact file to write.
 
 Everything a job will do is decided here, before the first paid call, so a dry run, the
-cost estimate and the real run agree by construction.
+cost estimate and the real run agree by construction. Requests are backend-neutral
+``SpeechRequest``s; the backend says which of their parts change the sound
+(``source_identity``), and that is what a part's cache key hashes.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ttsbatch.audio.encoders import OUTPUT_EXTENSIONS
+from ttsbatch.backends import minimax_native
+from ttsbatch.backends.base import AudioRequest, SpeechRequest
 from ttsbatch.manifest.pronunciations import Entry, entries_for
 from ttsbatch.manifest.textsplit import DEFAULT_MAX_CHARS, edge_pauses, split_text
 from ttsbatch.manifest.types import Line, ManifestError, Problem
@@ -33,7 +38,7 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class ApiAudio:
-    """What is asked of MiniMax. Lossless by default: we post-process anyway, so a lossy
+    """What is asked of the speech service. Lossless by default: we post-process anyway, so a lossy
     API format would mean a second lossy encode (and MP3 decoding traps)."""
 
     format: str = "flac"
@@ -56,18 +61,16 @@ class Part:
     """One paid request. A line longer than ``max_chars`` is several parts, each cached under
     its own key, so a crash mid-line or an edit near its end re-pays only what changed."""
 
-    body: dict
+    request: SpeechRequest
     source_key: str
     estimated_characters: int
     #: pause markers cut off the part's edges, rendered as silence when joining
     head_pause_s: float = 0.0
     tail_pause_s: float = 0.0
-    #: "sync" = /v1/t2a_v2; "async" = a long-text task (create, poll, download)
-    mode: str = "sync"
 
     @property
     def wants_subtitles(self) -> bool:
-        return bool(self.body.get("subtitle_enable"))
+        return self.request.subtitles
 
 
 @dataclass(frozen=True)
@@ -113,11 +116,12 @@ class Job:
 
     @property
     def api_format(self) -> str:
-        return self.parts[0].body["audio_setting"]["format"]
+        return self.parts[0].request.audio.format
 
     @property
     def speed(self) -> float:
-        return self.parts[0].body["voice_setting"].get("speed", catalog.SPEED_DEFAULT)
+        speed = self.parts[0].request.speed
+        return catalog.SPEED_DEFAULT if speed is None else speed
 
     @property
     def writes_file(self) -> bool:
@@ -146,20 +150,10 @@ def _digest(payload: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-def source_key(body: dict) -> str:
-    """Everything that changes what MiniMax renders, and nothing else: the request body
-    minus transport details (hex or URL hands over the same bytes; subtitles ride along
-    with the same audio), with unset voice parameters filled by their defaults so "speed 1"
-    and "no speed" share a key."""
-    voice = {
-        "speed": catalog.SPEED_DEFAULT,
-        "vol": catalog.VOL_DEFAULT,
-        "pitch": catalog.PITCH_DEFAULT,
-        **body["voice_setting"],
-    }
-    payload = {k: v for k, v in body.items() if k not in ("stream", "output_format", "subtitle_enable")}
-    payload["voice_setting"] = voice
-    return _digest({"v": KEY_VERSION, "request": payload})
+def source_key(identity: dict) -> str:
+    """A part's key: the digest of its backend's ``source_identity`` (everything that
+    changes the sound, and nothing else)."""
+    return _digest({"v": KEY_VERSION, "request": identity})
 
 
 def output_key(
@@ -211,43 +205,6 @@ def output_relpath(line: Line, default_format: str) -> tuple[str, str]:
     return f"{line.id}.{default_format}", default_format
 
 
-def t2a_body(
-    line: Line,
-    text: str,
-    model: str,
-    api: ApiAudio,
-    sample_rate: int,
-    channels: int,
-    pronunciations: list[str] | None = None,
-    subtitles: bool = False,
-) -> dict:
-    """The request body. Only what the line sets is sent in ``voice_setting`` (MiniMax-MCP
-    always sends ``emotion``, which some speech-2.8 plans reject)."""
-    voice: dict = {"voice_id": line.voice}
-    for name in ("speed", "vol", "pitch", "emotion"):
-        value = getattr(line, name)
-        if value is not None:
-            voice[name] = value
-    audio: dict = {"sample_rate": sample_rate, "format": api.format, "channel": channels}
-    if api.format == "mp3":
-        audio["bitrate"] = api.bitrate
-    body = {
-        "model": model,
-        "text": text,
-        "stream": False,
-        "output_format": api.transport,
-        "voice_setting": voice,
-        "audio_setting": audio,
-    }
-    if line.language_boost:
-        body["language_boost"] = line.language_boost
-    if pronunciations:
-        body["pronunciation_dict"] = {"tone": pronunciations}
-    if subtitles:
-        body["subtitle_enable"] = True
-    return body
-
-
 def plan_parts(
     line: Line,
     model: str,
@@ -257,24 +214,37 @@ def plan_parts(
     max_chars: int,
     long_text: str = "split",
     subtitles: bool = False,
+    source_identity: Callable[[SpeechRequest], dict] = minimax_native.source_identity,
 ) -> list[Part]:
     """Split the line's text at the least audible boundaries (see ``textsplit``) and make one
     request per part; each part gets only the pronunciation entries its own text uses. With
-    ``long_text="async"`` a line longer than ``max_chars`` is one long-text task instead."""
+    ``long_text="async"`` a line longer than ``max_chars`` is one long-text task instead.
+    ``source_identity`` is the backend's: what of a request its key covers."""
     text = normalise_text(line.text)
     # beyond the task's own limit (50,000 characters) a line is split like any other
-    if long_text == "async" and max_chars < len(text) <= catalog.T2A_ASYNC_MAX_CHARS:
-        mode, chunks = "async", [text]
-    else:
-        mode, chunks = "sync", split_text(text, max_chars)
+    task = long_text == "async" and max_chars < len(text) <= catalog.T2A_ASYNC_MAX_CHARS
+    chunks = [text] if task else split_text(text, max_chars)
+    audio = AudioRequest(api.format, rate, 1, api.bitrate, api.transport)
     parts = []
     for chunk in chunks:
         head, chunk_text, tail = edge_pauses(chunk)
         chunk_text = chunk_text.strip()
-        tones = entries_for(chunk_text, dictionary) if dictionary else None
-        body = t2a_body(line, chunk_text, model, api, rate, 1, tones, subtitles)
-        key = source_key({**body, "long_text_task": True} if mode == "async" else body)
-        parts.append(Part(body, key, catalog.billed_characters(chunk_text, model), head, tail, mode))
+        request = SpeechRequest(
+            text=chunk_text,
+            voice=line.voice,
+            model=model,
+            audio=audio,
+            speed=line.speed,
+            pitch=line.pitch,
+            vol=line.vol,
+            emotion=line.emotion,
+            language_boost=line.language_boost,
+            pronunciations=tuple(entries_for(chunk_text, dictionary)) if dictionary else (),
+            subtitles=subtitles,
+            long_text_task=task,
+        )
+        key = source_key(source_identity(request))
+        parts.append(Part(request, key, catalog.billed_characters(chunk_text, model), head, tail))
     return parts
 
 

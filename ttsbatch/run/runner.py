@@ -9,6 +9,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ttsbatch.backends.minimax_native import MiniMaxNative
 from ttsbatch.errors import ExitCode
 from ttsbatch.files import remove_stale_temp_files, write_atomic
 from ttsbatch.manifest import pronunciations as pronunciation
@@ -17,7 +18,6 @@ from ttsbatch.manifest.sidecar import load_script_meta
 from ttsbatch.manifest.types import ManifestError, Problem
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.minimax.retry import RetryPolicy
-from ttsbatch.minimax.speech import MiniMaxClient
 from ttsbatch.reports import build as reports
 from ttsbatch.reports.ci import write_extra_reports
 from ttsbatch.run.budget import Budget
@@ -159,13 +159,13 @@ class Session:
         ledger = Ledger(s.out_dir)
         try:
             log = (lambda message: print(message, file=sys.stderr)) if s.verbose else None
-            async with MiniMaxClient(
+            async with MiniMaxNative(
                 self.api, timeout=s.timeout, max_connections=s.concurrency, log=log
-            ) as client:
+            ) as backend:
                 limiter = RateLimiter(s.rpm, s.concurrency)
                 with Progress(total=len(self.jobs)) as progress:
                     self.pipeline = Pipeline(
-                        client,
+                        backend,
                         limiter,
                         RetryPolicy(max_retries=s.max_retries),
                         ledger,

@@ -20,7 +20,8 @@ from collections.abc import Callable
 
 from ttsbatch.errors import UsageError
 from ttsbatch.minimax import catalog
-from ttsbatch.minimax.chat import ChatClient, ChatReply, ChatUsage
+from ttsbatch.minimax.chat.client import ChatClient
+from ttsbatch.minimax.chat.reply import ChatReply, ChatUsage
 from ttsbatch.script.answer import ShapeError, extract_json, rows_from_answer
 from ttsbatch.script.output import check_rows
 from ttsbatch.script.prompt import KINDS, REASK, build_prompt

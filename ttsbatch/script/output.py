@@ -21,7 +21,7 @@ from ttsbatch.manifest.read import iter_manifest
 from ttsbatch.manifest.sidecar import script_json_path
 from ttsbatch.manifest.types import Problem
 from ttsbatch.minimax import catalog
-from ttsbatch.minimax.chat import ChatUsage
+from ttsbatch.minimax.chat.reply import ChatUsage
 from ttsbatch.script.answer import OPTIONAL_FIELDS, ROW_FIELDS
 from ttsbatch.script.results import ScriptProblem, ScriptResult
 from ttsbatch.version import __version__

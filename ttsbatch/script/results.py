@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ttsbatch.minimax.chat import ChatUsage
+from ttsbatch.minimax.chat.reply import ChatUsage
 
 
 @dataclass(frozen=True)
