@@ -54,7 +54,7 @@ def presets() -> dict:
 
 
 def make_parts(folder: Path, minutes: int) -> list[Path]:
-    from test_mastering import speech_like
+    from signals import speech_like
 
     voices = [speech_like(60, RATE_IN, seed=s, level_db=-30) for s in range(4)]
     paths = []

@@ -7,6 +7,9 @@ environment variables a user sets, and the server is reached over real HTTP.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +82,34 @@ def run_cli(tmp_path, server):
         return CliResult(result.exit_code, result.stdout, result.stderr, out)
 
     return invoke
+
+
+@dataclass
+class CliProcess:
+    """``ttsbatch run`` as a real child process (for signals, kill -9, several runs at once),
+    with the key and host in its environment like a user's shell."""
+
+    cmd: list[str]
+    env: dict
+
+    def start(self, **kwargs) -> subprocess.Popen:
+        kwargs.setdefault("stdout", subprocess.PIPE)
+        kwargs.setdefault("stderr", subprocess.PIPE)
+        return subprocess.Popen(self.cmd, env=self.env, **kwargs)
+
+    def run(self, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(self.cmd, env=self.env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def cli_process():
+    def make(target: FakeServer, manifest: Path, out: Path, *args: str) -> CliProcess:
+        env = {**os.environ, "MINIMAX_API_KEY": API_KEY, "MINIMAX_API_BASE": target.base_url}
+        env.pop("MINIMAX_API_HOST", None)
+        cmd = [sys.executable, "-m", "ttsbatch.cli", "run", str(manifest), "--out", str(out), *args]
+        return CliProcess(cmd, env)
+
+    return make
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

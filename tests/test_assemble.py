@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from test_mastering import speech_like
+from signals import speech_like
 
 from ttsbatch.audio import assemble as asm
 from ttsbatch.audio import id3, meter, qa
@@ -218,6 +218,7 @@ _RSS_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak RSS is read from Linux /proc")
 def test_streaming_a_long_chapter_holds_a_small_fraction_of_it_in_memory(tmp_path):
     one_minute = speech_like(60, 32000, seed=9)

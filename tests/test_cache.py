@@ -4,16 +4,13 @@ budget and the estimate. Every count comes from the fake server's own request lo
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
-from conftest import API_KEY, assert_no_secret, t2a_requests, write_jsonl
+from conftest import assert_no_secret, t2a_requests, write_jsonl
 
 from ttsbatch.cli.main import main
 
@@ -218,28 +215,15 @@ def lines_in_flight(out) -> int:
     return sent + unkept
 
 
-def test_kill_9_then_rerun_pays_at_most_in_flight_twice(server_factory, tmp_path):
+@pytest.mark.slow
+def test_kill_9_then_rerun_pays_at_most_in_flight_twice(server_factory, cli_process, tmp_path):
     server = server_factory(latency_ms=150)
     lines = rows(30)
     manifest = write_jsonl(tmp_path / "m.jsonl", lines)
     out = tmp_path / "out"
-    env = {**os.environ, "MINIMAX_API_KEY": API_KEY, "MINIMAX_API_BASE": server.base_url}
-    env.pop("MINIMAX_API_HOST", None)
     concurrency = 4
-    cmd = [
-        sys.executable,
-        "-m",
-        "ttsbatch.cli",
-        "run",
-        str(manifest),
-        "--out",
-        str(out),
-        "--concurrency",
-        str(concurrency),
-        "--rpm",
-        "6000",
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cli = cli_process(server, manifest, out, "--concurrency", str(concurrency), "--rpm", "6000")
+    proc = cli.start()
     deadline = time.monotonic() + 30
     while len(billed_requests(server)) < 10 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -251,7 +235,7 @@ def test_kill_9_then_rerun_pays_at_most_in_flight_twice(server_factory, tmp_path
     # a line is in flight from its journaled send until its paid audio is kept: at most the
     # pool's workers (2 x --concurrency), of which --concurrency hold a request on the wire
     assert in_flight <= 2 * concurrency
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    done = cli.run()
     assert done.returncode == 0, done.stderr
     assert len(billed_requests(server)) <= len(lines) + in_flight
     report = json.loads((out / "report.json").read_text())

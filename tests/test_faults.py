@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import soundfile as sf
-from conftest import API_KEY, t2a_requests, write_jsonl
+from conftest import t2a_requests, write_jsonl
 
 MIXED_FAULTS = {
     "1002": 0.015,
@@ -35,6 +32,7 @@ def rows(n: int) -> list[dict]:
     ]
 
 
+@pytest.mark.slow
 def test_mixed_faults_every_line_ends_ok_and_is_paid_once(run_cli, server_factory, tmp_path):
     assert abs(sum(MIXED_FAULTS.values()) - 0.10) < 1e-9
     server = server_factory(faults=MIXED_FAULTS, seed=7, stall_s=3.0)
@@ -87,6 +85,7 @@ def test_url_download_faults_are_retried_without_paying_again(run_cli, server_fa
     assert len(t2a_requests(server)) <= 20 + sum(1 for e in downloads if e["fault"]) // 3
 
 
+@pytest.mark.slow
 def test_over_the_servers_rate_slows_down_and_finishes(run_cli, server_factory, tmp_path):
     # 120 RPM lets at most 20 requests into any 5 s; asking for 480 RPM bursts past that
     # within seconds (the 60 s window itself is exercised by bench/throughput.py)
@@ -101,6 +100,7 @@ def test_over_the_servers_rate_slows_down_and_finishes(run_cli, server_factory, 
     assert len(rate_errors) < 30
 
 
+@pytest.mark.slow
 def test_a_burst_below_the_limit_is_paced_without_rate_errors(run_cli, server_factory, tmp_path):
     server = server_factory(rpm=600)
     manifest = write_jsonl(tmp_path / "m.jsonl", rows(25))
@@ -109,26 +109,12 @@ def test_a_burst_below_the_limit_is_paced_without_rate_errors(run_cli, server_fa
     assert [r for r in t2a_requests(server) if r["status_code"] == 1002] == []
 
 
-def test_sigint_stops_cleanly_with_a_valid_report(server_factory, tmp_path):
+@pytest.mark.slow
+def test_sigint_stops_cleanly_with_a_valid_report(server_factory, cli_process, tmp_path):
     server = server_factory(latency_ms=400)
     manifest = write_jsonl(tmp_path / "m.jsonl", rows(40))
     out = tmp_path / "out"
-    env = {**os.environ, "MINIMAX_API_KEY": API_KEY, "MINIMAX_API_BASE": server.base_url}
-    env.pop("MINIMAX_API_HOST", None)
-    cmd = [
-        sys.executable,
-        "-m",
-        "ttsbatch.cli",
-        "run",
-        str(manifest),
-        "--out",
-        str(out),
-        "--concurrency",
-        "4",
-        "--rpm",
-        "6000",
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = cli_process(server, manifest, out, "--concurrency", "4", "--rpm", "6000").start(text=True)
     deadline = time.monotonic() + 30
     while (
         len([r for r in t2a_requests(server) if r["billed_characters"]]) < 6 and time.monotonic() < deadline

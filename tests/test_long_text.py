@@ -30,6 +30,7 @@ def long_text(chars: int) -> str:
     return " ".join(out)
 
 
+@pytest.mark.slow
 def test_12000_characters_split_rendered_and_joined_with_nothing_lost(run_cli, server, tmp_path):
     text = long_text(12_000)
     assert len(text) >= 12_000
@@ -59,6 +60,7 @@ def test_12000_characters_split_rendered_and_joined_with_nothing_lost(run_cli, s
     assert item["attempts"] == len(sent)
 
 
+@pytest.mark.slow
 def test_editing_the_end_of_a_long_line_repays_only_the_last_part(run_cli, server, tmp_path):
     text = long_text(7_000)
     manifest = write_jsonl(tmp_path / "book.jsonl", [{"id": "ch", "text": text, "voice": "Calm_Woman"}])
@@ -83,6 +85,7 @@ def test_max_chars_option_controls_the_part_size(run_cli, server, tmp_path):
     assert len(sent) >= 4 and max(map(len, sent)) <= 400
 
 
+@pytest.mark.slow
 def test_async_long_text_mode_end_to_end(run_cli, server, tmp_path):
     text = long_text(12_000)
     manifest = write_jsonl(tmp_path / "book.jsonl", [{"id": "chapter", "text": text, "voice": "Calm_Woman"}])

@@ -58,6 +58,7 @@ def test_async_body_renames_the_rate_and_drops_sync_only_fields():
     assert sent["voice_setting"] == {"voice_id": "Calm_Woman"}
 
 
+@pytest.mark.slow
 def test_twenty_thousand_characters_through_a_task(server):
     text = (SENTENCE * 400)[:20_000].strip()
     assert len(text) > catalog.T2A_MAX_CHARS

@@ -879,6 +879,7 @@ _PREFIXES = st.sampled_from(
         ).map(lambda rows: "".join(json.dumps(r, default=str) + "\n" for r in rows).encode()),
     ),
 )
+@pytest.mark.slow
 def test_any_input_gives_lines_or_manifest_error(ext, data):
     path = write("fuzz" + ext, data)
     try:

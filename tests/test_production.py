@@ -142,6 +142,7 @@ def test_single_clips_are_mastered_per_file_and_qa_is_reported(run_cli, tmp_path
         assert analyze(data.astype("float32"), rate).integrated_lufs() == pytest.approx(-18, abs=0.5)
 
 
+@pytest.mark.slow
 def test_podcast_scripts_renders_and_joins_one_episode(server, tmp_path):
     import json
 

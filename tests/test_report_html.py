@@ -25,6 +25,7 @@ FLAGS = [
 ]
 
 
+@pytest.mark.slow
 def test_report_page_in_chromium(run_cli, tmp_path):
     rows = [
         {"id": "one", "text": "A first line for the reviewer.", "voice": "Calm_Woman"},

@@ -113,6 +113,7 @@ def test_asking_for_timings_later_pays_once_and_the_estimate_says_so(run_cli, se
     assert (estimate["requests"], estimate["cached"]) == (3, 0)  # kept audio has no timings: asked again
 
 
+@pytest.mark.slow
 def test_async_long_text_takes_the_timings_from_the_task_file(run_cli, server, tmp_path):
     said = sentences(30)
     manifest = write_jsonl(

@@ -185,6 +185,7 @@ def texts(draw) -> str:
     return "".join(out)
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(texts(), st.integers(32, 200))
 def test_property_parts_join_back_fit_and_keep_atoms_whole(text, max_chars):
