@@ -1,20 +1,22 @@
-"""Options every command that talks to MiniMax shares, declared once: how long to wait, how
-often to retry, which host, or the bundled fake server instead."""
+"""Options every command that talks to MiniMax shares, declared once (how long to wait, how
+often to retry, which host, or the bundled fake server instead), and which options a user gave."""
 
 from __future__ import annotations
 
-import contextlib
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import click
+from click.core import ParameterSource
 
 from ttsbatch.minimax import catalog
-from ttsbatch.minimax.config import ApiConfig, Secret, resolve_api_key, resolve_base_url
+from ttsbatch.run.settings import DEFAULTS, MAX_RETRIES, MIN_TIMEOUT_S
+
+#: where requests go (``ttsbatch.target.api_target``), not a run setting
+TARGET = ("api_base", "region", "offline")
 
 
 def target_options() -> Callable:
-    """Where requests go: ``--api-base``, ``--region``, or ``--offline`` (see ``api_target``)."""
+    """Where requests go: ``--api-base``, ``--region``, or ``--offline`` (see ``TARGET``)."""
     return _stack(
         click.option("--api-base", help="API host, e.g. https://api.minimax.io [env MINIMAX_API_BASE]."),
         click.option(
@@ -35,16 +37,16 @@ def api_options(*, timeout_s: float) -> Callable:
     return _stack(
         click.option(
             "--max-retries",
-            default=6,
+            default=DEFAULTS["max_retries"],
             show_default=True,
-            type=click.IntRange(0, 50),
+            type=click.IntRange(*MAX_RETRIES),
             help="Retries for rate limits, timeouts and 5xx.",
         ),
         click.option(
             "--timeout",
             default=timeout_s,
             show_default=True,
-            type=click.FloatRange(min=1),
+            type=click.FloatRange(min=MIN_TIMEOUT_S),
             help="Seconds to wait for one reply.",
         ),
         target_options(),
@@ -62,29 +64,8 @@ def _stack(*decorators: Callable) -> Callable:
     return decorate
 
 
-@contextlib.contextmanager
-def start_offline_server(quiet: bool = False) -> Iterator[ApiConfig]:
-    """Start the bundled fake server in-process with a throwaway key and point at it."""
-    from ttsbatch.fake import FakeConfig, FakeServer
-
-    key = "offline-" + secrets.token_hex(8)
-    with FakeServer(FakeConfig(api_key=key)) as server:
-        if not quiet:
-            click.echo(
-                f"offline: using the bundled fake MiniMax server at {server.base_url} (no key, no network, no cost)",
-                err=True,
-            )
-        yield ApiConfig(server.base_url, Secret(key))
-
-
-@contextlib.contextmanager
-def api_target(
-    offline: bool, api_base: str | None, region: str | None, *, quiet: bool = False
-) -> Iterator[ApiConfig]:
-    """Where a command sends its requests: the bundled fake server (``--offline``), or the
-    real host with the key from the environment. Raises UsageError before anything is sent."""
-    if offline:
-        with start_offline_server(quiet=quiet) as api:
-            yield api
-    else:
-        yield ApiConfig(resolve_base_url(api_base, region), resolve_api_key())
+def given_options(ctx: click.Context, values: dict) -> dict:
+    """The options the user gave, on the command line or in the config file; the rest are left
+    out, so they take the run's defaults and a ``--master`` preset can decide them."""
+    unset = (ParameterSource.DEFAULT, None)
+    return {name: value for name, value in values.items() if ctx.get_parameter_source(name) not in unset}

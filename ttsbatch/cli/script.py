@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from pathlib import Path
 
 import click
 
-from ttsbatch.cli.options import api_options, api_target
+from ttsbatch.cli.exits import fail
+from ttsbatch.cli.options import api_options
 from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.manifest.sidecar import script_json_path
 from ttsbatch.minimax import catalog, errors
@@ -36,21 +36,18 @@ from ttsbatch.script.generate import DEFAULT_MAX_TOKENS, generate
 from ttsbatch.script.output import check_output, output_format, script_record, validate_rows, write_outputs
 from ttsbatch.script.prompt import KINDS, parse_speakers
 from ttsbatch.script.results import ScriptError, ScriptResult
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+from ttsbatch.target import api_target
 
 
 def _read_source(path: Path) -> str:
     try:
         return path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
-        _fail(f"{path}: cannot read it: {exc.strerror or exc}", ExitCode.USAGE)
+        fail(f"{path}: cannot read it: {exc.strerror or exc}", ExitCode.USAGE)
     except UnicodeDecodeError as exc:
-        _fail(f"{path}: expected UTF-8 text, got the invalid byte 0x{exc.object[exc.start]:02X}", ExitCode.USAGE)
-    raise AssertionError  # unreachable: _fail exits
+        fail(
+            f"{path}: expected UTF-8 text, got the invalid byte 0x{exc.object[exc.start]:02X}", ExitCode.USAGE
+        )
 
 
 @click.command(name="script")
@@ -61,9 +58,7 @@ def _read_source(path: Path) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Read the brief from FILE; with --kind audiobook, the book (text or Markdown) to split.",
 )
-@click.option(
-    "--kind", type=click.Choice(KINDS), default="podcast", show_default=True, help="What to write."
-)
+@click.option("--kind", type=click.Choice(KINDS), default="podcast", show_default=True, help="What to write.")
 @click.option(
     "--speakers",
     help="Speaker=VOICE pairs, 1 to 4: Host=English_Trustworthy_Man,Guest=Wise_Woman "
@@ -124,16 +119,16 @@ def script_command(**opts) -> None:
     kind: str = opts["kind"]
     out: Path = opts["out"]
     if bool(opts["prompt"]) == bool(opts["source"]):
-        _fail("give the brief with exactly one of --prompt TEXT or --from FILE", ExitCode.USAGE)
+        fail("give the brief with exactly one of --prompt TEXT or --from FILE", ExitCode.USAGE)
     try:
         speakers = parse_speakers(opts["speakers"], kind)
         check_output(out, opts["force"])
     except UsageError as exc:
-        _fail(str(exc), ExitCode.USAGE)
+        fail(str(exc), ExitCode.USAGE)
     source: Path | None = opts["source"]
     brief = _read_source(source) if source else opts["prompt"]
     if not brief.strip():
-        _fail(f"{source or '--prompt'}: the brief is empty", ExitCode.USAGE)
+        fail(f"{source or '--prompt'}: the brief is empty", ExitCode.USAGE)
 
     if kind == "audiobook" and source is not None:
         _split_book(source, brief, speakers, out, opts)
@@ -143,23 +138,24 @@ def script_command(**opts) -> None:
         try:
             api = stack.enter_context(api_target(opts["offline"], opts["api_base"], opts["region"]))
         except UsageError as exc:
-            _fail(str(exc), ExitCode.USAGE)
+            fail(str(exc), ExitCode.USAGE)
         try:
             result = asyncio.run(_generate(api, brief, speakers, opts))
         except KeyboardInterrupt:
-            _fail("interrupted; nothing was written", ExitCode.INTERRUPTED)
+            fail("interrupted; nothing was written", ExitCode.INTERRUPTED)
         except ScriptError as exc:
-            _fail(str(exc), ExitCode.FAILED)
+            fail(str(exc), ExitCode.FAILED)
         except errors.MiniMaxError as exc:
             advice = f"\n  {exc.advice}" if exc.advice else ""
             trace = f" (trace_id {exc.trace_id})" if exc.trace_id else ""
             # a server could echo what it was sent: never let the key reach the terminal
             message = exc.message.replace(api.api_key.reveal(), "***") if api.api_key else exc.message
             if isinstance(exc, errors.RunError):
-                _fail(
-                    f"{message}{trace}{advice}\nThe request was refused; nothing was written.", ExitCode.STOPPED
+                fail(
+                    f"{message}{trace}{advice}\nThe request was refused; nothing was written.",
+                    ExitCode.STOPPED,
                 )
-            _fail(f"{message}{trace}{advice}\nNothing was written.", ExitCode.FAILED)
+            fail(f"{message}{trace}{advice}\nNothing was written.", ExitCode.FAILED)
         settings = {
             "max_tokens": opts["max_tokens"],
             "temperature": opts["temperature"],
@@ -193,9 +189,7 @@ def script_command(**opts) -> None:
     click.echo(f"edit it, then render it with: ttsbatch run {out}", err=True)
 
 
-async def _generate(
-    api: ApiConfig, brief: str, speakers: dict[str, str], opts: dict
-) -> ScriptResult:
+async def _generate(api: ApiConfig, brief: str, speakers: dict[str, str], opts: dict) -> ScriptResult:
     from ttsbatch.minimax.retry import RetryPolicy
 
     def on_retry(exc: errors.MiniMaxError, attempt: int, delay: float) -> None:
@@ -236,7 +230,7 @@ async def _generate(
 
 def _split_book(source: Path, text: str, speakers: dict[str, str], out: Path, opts: dict) -> None:
     if len(speakers) != 1:
-        _fail(
+        fail(
             f"--kind audiobook --from FILE splits the book for one narrator; --speakers gave {len(speakers)}",
             ExitCode.USAGE,
         )
@@ -251,11 +245,11 @@ def _split_book(source: Path, text: str, speakers: dict[str, str], out: Path, op
             title=source.stem,
         )
     except UsageError as exc:
-        _fail(f"{source}: {exc}", ExitCode.USAGE)
+        fail(f"{source}: {exc}", ExitCode.USAGE)
     problems = validate_rows(rows, output_format(out))
     if problems:
         shown = "".join(f"\n  {p}" for p in problems[:50])
-        _fail(
+        fail(
             f"{source}: the split book has {len(problems)} problem(s); nothing was written:{shown}",
             ExitCode.USAGE,
         )
@@ -282,6 +276,6 @@ def _write(out: Path, rows: list[dict], record: dict, force: bool) -> None:
     try:
         write_outputs(out, rows, record, force=force)
     except UsageError as exc:
-        _fail(str(exc), ExitCode.USAGE)
+        fail(str(exc), ExitCode.USAGE)
     except OSError as exc:
-        _fail(f"{out}: cannot write it: {exc.strerror or exc}", ExitCode.FAILED)
+        fail(f"{out}: cannot write it: {exc.strerror or exc}", ExitCode.FAILED)

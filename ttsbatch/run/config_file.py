@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -73,3 +74,14 @@ def run_defaults(path: Path | None, values: dict, option_names: dict[str, str]) 
             value = tuple(value) if norm in ("report_format",) else ",".join(map(str, value))
         defaults[option_names[norm]] = value
     return defaults
+
+
+def option_names(options: dict[str, Iterable[str]]) -> dict[str, str]:
+    """The keys a file may use for each option: its name and each of its flags without dashes
+    (``sample_rate``, ``sample-rate``, ``format`` for ``--format``), normalised as
+    ``run_defaults`` looks them up. ``options`` maps option names to their flags."""
+    names = {name.lower(): name for name in options}
+    names.update(
+        {flag.lstrip("-").replace("-", "_"): name for name, flags in options.items() for flag in flags}
+    )
+    return names

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ttsbatch.minimax import errors
+from ttsbatch.audio import subtitles
+from ttsbatch.minimax import catalog, errors
 from ttsbatch.run.plan import Job
 
 OK, FAILED, CACHED, SKIPPED = "ok", "failed", "cached", "skipped"
@@ -26,6 +27,25 @@ class ItemResult:
     wasted_characters: int = 0
     #: loudness, peaks, silence and the verdict against the --master preset
     qa: dict | None = None
+
+    @property
+    def file(self) -> str | None:
+        """The line's file relative to the output folder, when the run produced it."""
+        return self.job.relpath if self.status in (OK, CACHED) else None
+
+    @property
+    def subtitles_file(self) -> str | None:
+        """Its subtitle file (``--subtitles``) relative to the output folder, when written."""
+        if self.status not in (OK, CACHED) or not self.job.writes_file:
+            return None
+        return subtitles.relpath_for(self.job.relpath, self.job.subtitles)
+
+    @property
+    def estimated_cost_usd(self) -> float:
+        """What this line was expected to cost in this run: nothing when it needed no request."""
+        if self.status == CACHED:
+            return 0.0
+        return catalog.speech_cost_usd(self.job.estimated_characters, self.job.model)
 
 
 @dataclass

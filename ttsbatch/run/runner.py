@@ -1,69 +1,51 @@
-"""Glue between the CLI and the pipeline: settings → validated jobs → a session that owns
-the client, limiter and pipeline for one run → the report on disk → an exit code."""
+"""A run from settings to results: validated jobs (nothing sent for bad input), a session that
+owns the speech backend, limiter, ledger and pipeline for one run, Ctrl-C handling, and the exit code.
+What becomes of the results (reports) is the caller's: run/ knows nothing of reports."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fnmatch
 import json
+import signal
 import sys
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ttsbatch.backends.minimax_native import MiniMaxNative
 from ttsbatch.errors import ExitCode
 from ttsbatch.files import remove_stale_temp_files, write_atomic
 from ttsbatch.manifest import pronunciations as pronunciation
-from ttsbatch.manifest.read import read_manifest
-from ttsbatch.manifest.sidecar import load_script_meta
+from ttsbatch.manifest.read import LINES_SOURCE, check_lines, read_manifest
 from ttsbatch.manifest.types import ManifestError, Problem
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.minimax.retry import RetryPolicy
-from ttsbatch.reports import build as reports
-from ttsbatch.reports.ci import write_extra_reports
 from ttsbatch.run.budget import Budget
 from ttsbatch.run.estimate import estimate
 from ttsbatch.run.ledger import Ledger
 from ttsbatch.run.limiter import RateLimiter
 from ttsbatch.run.pipeline import Pipeline
 from ttsbatch.run.plan import ApiAudio, GroupJob, Job, OutputSpec, plan_jobs
+from ttsbatch.run.progress import Progress
+from ttsbatch.run.results import RunResult
+from ttsbatch.run.settings import RunSettings
 
-__all__ = ["ManifestError", "RunSettings", "Session", "exit_code", "plan", "summary"]
+__all__ = [
+    "ManifestError",
+    "Plan",
+    "Session",
+    "dry_run",
+    "exit_code",
+    "last_report",
+    "plan",
+    "run_with_signals",
+]
 
-
-@dataclass
-class RunSettings:
-    manifest: Path
-    out_dir: Path
-    default_voice: str | None = None
-    cast: dict = field(default_factory=dict)
-    model: str = "speech-2.6-hd"
-    out_format: str = "mp3"
-    sample_rate: int = 44100
-    channels: int = 1
-    bitrate_kbps: int = 192
-    api_format: str = "flac"
-    api_sample_rate: int | None = None
-    transport: str = "hex"
-    concurrency: int = 8
-    rpm: float = 60.0
-    max_retries: int = 6
-    timeout: float = 120.0
-    seed: int | None = None
-    force: bool = False
-    only: tuple[str, ...] = ()
-    max_cost: float | None = None
-    pronunciations: Path | None = None
-    report_formats: tuple[str, ...] = ()
-    fail_on: str = "failed"
-    shard: tuple[int, int] | None = None
-    verbose: bool = False
-    max_chars: int = 3000
-    master: str = "none"
-    gap_s: float = 0.5
-    join: str | None = None
-    long_text: str = "split"
-    subtitles: str | None = None
-    tags: dict = field(default_factory=dict)
+#: after Ctrl-C, requests in flight get this long to finish before they are abandoned
+INTERRUPT_GRACE_S = 5.0
 
 
 @dataclass
@@ -75,9 +57,9 @@ class Plan:
         return len(self.jobs)
 
 
-def plan(settings: RunSettings) -> Plan:
-    """Read and validate the whole manifest, then decide every request and file. Raises
-    ManifestError with every problem; sends nothing."""
+def plan(settings: RunSettings, rows: Iterable[Mapping[str, Any]] | None = None) -> Plan:
+    """Read and validate the whole manifest (``settings.manifest``, or line dicts as ``rows``),
+    then decide every request and file. Raises ManifestError with every problem; sends nothing."""
     problems = []
     dictionary = None
     if settings.pronunciations:
@@ -85,17 +67,17 @@ def plan(settings: RunSettings) -> Plan:
             dictionary = pronunciation.load(settings.pronunciations)
         except ManifestError as exc:
             problems += exc.problems
+    voices = {"default_voice": settings.default_voice, "cast": settings.cast, "default_model": settings.model}
     try:
-        lines = read_manifest(
-            settings.manifest,
-            default_voice=settings.default_voice,
-            cast=settings.cast,
-            default_model=settings.model,
-        )
+        if rows is not None:
+            lines = check_lines(rows, **voices)
+        else:
+            lines = read_manifest(settings.manifest, **voices)
     except ManifestError as exc:
         problems += exc.problems
     if problems:
         raise ManifestError(problems)
+    source = settings.manifest.name if rows is None else LINES_SOURCE
     if settings.only:
         lines = [li for li in lines if any(fnmatch.fnmatchcase(li.id, pattern) for pattern in settings.only)]
     jobs, groups = plan_jobs(
@@ -104,7 +86,7 @@ def plan(settings: RunSettings) -> Plan:
         model=settings.model,
         out=OutputSpec(settings.out_format, settings.sample_rate, settings.channels, settings.bitrate_kbps),
         api=ApiAudio(settings.api_format, settings.api_sample_rate, settings.transport),
-        manifest_name=settings.manifest.name,
+        manifest_name=source,
         dictionary=dictionary,
         max_chars=settings.max_chars,
         master=settings.master,
@@ -119,25 +101,19 @@ def plan(settings: RunSettings) -> Plan:
         jobs = [job for job in jobs if int(job.source_key, 16) % n == k - 1]
         if groups:
             raise ManifestError(
-                [
-                    Problem(
-                        settings.manifest.name,
-                        0,
-                        "group",
-                        "--shard cannot split groups; shard by chapter with --only",
-                    )
-                ]
+                [Problem(source, 0, "group", "--shard cannot split groups; shard by chapter with --only")]
             )
     return Plan(jobs, groups)
 
 
 class Session:
-    def __init__(self, settings: RunSettings, plan: Plan, api: ApiConfig, *, offline: bool = False) -> None:
+    """One run: the speech backend, limiter, ledger and pipeline live exactly as long as it does."""
+
+    def __init__(self, settings: RunSettings, plan: Plan, api: ApiConfig) -> None:
         self.settings = settings
         self.jobs = plan.jobs
         self.groups = plan.groups
         self.api = api
-        self.offline = offline
         self.pipeline: Pipeline | None = None
         self._interrupted = False
 
@@ -150,11 +126,11 @@ class Session:
         if self.pipeline:
             self.pipeline.abandon()
 
-    async def execute(self, on_item=None) -> dict:
+    async def execute(self, report: Callable[[RunResult], dict], on_item=None) -> dict:
+        """Run every job and group, then ``report(result)``: the caller turns the result into
+        the report it writes, and the ledger records that report as the run's last."""
         s = self.settings
         s.out_dir.mkdir(parents=True, exist_ok=True)
-        from ttsbatch.run.progress import Progress
-
         remove_stale_temp_files(s.out_dir)
         ledger = Ledger(s.out_dir)
         try:
@@ -179,39 +155,42 @@ class Session:
                     # workers beyond the in-flight cap keep audio work from idling the request slots
                     result = await self.pipeline.run(self.jobs, workers=s.concurrency * 2)
                     result.groups = await self.pipeline.assemble_groups(self.groups, result.items, s.tags)
-            report = self._report(result)
-            ledger.finish_run(self.pipeline.run_id, json.dumps(report, ensure_ascii=False))
+            written = report(result)
+            ledger.finish_run(self.pipeline.run_id, json.dumps(written, ensure_ascii=False))
         finally:
             ledger.close()
-        return report
+        return written
 
-    def _report(self, result) -> dict:
-        s = self.settings
-        run_info = {
-            "manifest": str(s.manifest),
-            "out_dir": str(s.out_dir),
-            "api_base": self.api.base_url,
-            "offline": self.offline,
-            "settings": {
-                k: (str(v) if isinstance(v, Path) else v)
-                for k, v in asdict(s).items()
-                if k not in ("manifest", "out_dir", "seed")
-            },
-        }
-        if result.budget_stopped:
-            run_info["budget"] = {"max_cost_usd": s.max_cost, "message": result.budget_stopped}
-        report = reports.build_report(result, run_info)
-        # a manifest drafted by `ttsbatch script` carries its LLM cost beside it
-        script_meta = load_script_meta(s.manifest)
-        if script_meta is not None:
-            report["script"] = script_meta
-            report["totals"]["script_cost_usd"] = round(script_meta["cost_usd"], 9)
-            report["totals"]["total_cost_usd"] = round(
-                report["totals"]["cost_usd"] + script_meta["cost_usd"], 9
-            )
-        reports.write_reports(report, s.out_dir)
-        write_extra_reports(report, s.out_dir, s.report_formats)
-        return report
+
+def run_with_signals(session: Session, report: Callable[[RunResult], dict]) -> dict:
+    """Run the session to its report; the first Ctrl-C (or SIGTERM) stops sending and lets
+    requests in flight finish for a few seconds, a second one abandons them. Either way the
+    report is written. Signals are caught only where Python allows it (the main thread)."""
+
+    async def go() -> dict:
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(session.execute(report))
+        interrupts = 0
+
+        def on_signal() -> None:
+            nonlocal interrupts
+            interrupts += 1
+            session.interrupt()
+            if interrupts == 1:
+                print(
+                    "\ninterrupted: finishing requests in flight (Ctrl-C again to abandon them)",
+                    file=sys.stderr,
+                )
+                loop.call_later(INTERRUPT_GRACE_S, session.abandon)
+            else:
+                session.abandon()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, ValueError, RuntimeError):
+                loop.add_signal_handler(sig, on_signal)
+        return await task
+
+    return asyncio.run(go())
 
 
 def dry_run(settings: RunSettings, plan: Plan) -> dict:
@@ -229,8 +208,16 @@ def dry_run(settings: RunSettings, plan: Plan) -> dict:
     return est
 
 
-def summary(report: dict) -> str:
-    return reports.summary_text(report)
+def last_report(out_dir: Path) -> dict | None:
+    """The report the folder's ledger recorded for its last finished run, if any."""
+    ledger = Ledger.open_existing(out_dir)
+    if ledger is None:
+        return None
+    try:
+        text = ledger.last_report()
+    finally:
+        ledger.close()
+    return json.loads(text) if text is not None else None
 
 
 def exit_code(report: dict, fail_on: str = "failed") -> ExitCode:

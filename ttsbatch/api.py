@@ -1,0 +1,159 @@
+"""The Python API, for build scripts that drive ttsbatch without a shell: ``render`` and
+``estimate`` take a manifest path (or line dicts) and the run settings by the ``ttsbatch run``
+option names. The ``run`` and ``estimate`` commands call these same functions.
+
+Bad input raises before anything is sent: ``ManifestError`` with every problem of the
+manifest, ``UsageError`` for a bad setting or a missing key. Progress goes to stderr, as on
+the command line; the report is written to ``out_dir`` and returned.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ttsbatch.errors import ExitCode, UsageError
+from ttsbatch.files import write_atomic
+from ttsbatch.manifest.sidecar import load_script_meta
+from ttsbatch.minimax.config import ApiConfig
+from ttsbatch.reports.build import build_report
+from ttsbatch.reports.ci import FORMATS as REPORT_FORMATS
+from ttsbatch.reports.merge import merge_reports
+from ttsbatch.reports.text import summary_text
+from ttsbatch.reports.write import report_json, write_reports
+from ttsbatch.run import runner
+from ttsbatch.run.results import RunResult
+from ttsbatch.run.settings import RunSettings, run_settings
+from ttsbatch.target import api_target
+
+Lines = Iterable[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What ``render`` returns: the run's report (report.json's content) and the exit code
+    ``ttsbatch run`` gives for it."""
+
+    report: dict
+    exit_code: ExitCode
+
+    @property
+    def items(self) -> list[dict]:
+        """One dict per line: id, status, file, cost_usd, duration_s, error, ..."""
+        return self.report["items"]
+
+    @property
+    def totals(self) -> dict:
+        return self.report["totals"]
+
+    @property
+    def groups(self) -> list[dict]:
+        """The files joined from grouped lines (``group`` field, ``join``)."""
+        return self.report["groups"]
+
+    @property
+    def summary(self) -> str:
+        """The short text ``ttsbatch run`` prints at the end."""
+        return summary_text(self.report)
+
+
+def render(
+    manifest: str | os.PathLike | None = None,
+    *,
+    lines: Lines | None = None,
+    out_dir: str | os.PathLike,
+    api_base: str | None = None,
+    region: str | None = None,
+    offline: bool = False,
+    **settings: Any,
+) -> RenderResult:
+    """Render every line of ``manifest`` (a .jsonl/.csv/.tsv path) or of ``lines`` (dicts
+    with the fields of a JSONL line) into ``out_dir``, with its reports.
+
+    ``settings`` are ``ttsbatch run``'s options by name: ``voice``, ``cast`` (a dict or
+    ``"Host=VOICE,..."``), ``model``, ``format``, ``sample_rate``, ``channels``, ``bitrate``,
+    ``master``, ``join``, ``subtitles``, ``rpm``, ``concurrency``, ``max_cost``, ``only``,
+    ``force``, ``report_format`` and the rest (``ttsbatch run --help``); those not given
+    take the same defaults. ``offline=True`` uses the bundled fake server (no key, no cost);
+    else the key comes from ``MINIMAX_API_KEY``. Ctrl-C stops the run as on the command line.
+    """
+    run, plan = _prepare(manifest, lines, out_dir, settings)
+    with api_target(offline, api_base, region) as api:
+        print(f"ttsbatch: {len(plan)} lines → {run.out_dir}  (API {api.base_url})", file=sys.stderr)
+        session = runner.Session(run, plan, api)
+        report = runner.run_with_signals(session, lambda result: _write_report(run, api, offline, result))
+    return RenderResult(report, runner.exit_code(report, run.fail_on))
+
+
+def estimate(
+    manifest: str | os.PathLike | None = None,
+    *,
+    lines: Lines | None = None,
+    out_dir: str | os.PathLike,
+    **settings: Any,
+) -> dict:
+    """What ``render`` with the same arguments would send and cost, from the manifest and
+    ``out_dir``'s ledger alone: no request, no key needed. Also written to
+    ``out_dir/estimate.json``. Keys: lines, to_render, requests, cached, characters,
+    cost_usd, by_model, audio_s, wall_s, lines_detail, ..."""
+    run, plan = _prepare(manifest, lines, out_dir, settings)
+    return runner.dry_run(run, plan)
+
+
+def load_report(out_dirs: Sequence[str | os.PathLike], merge_to: str | os.PathLike | None = None) -> dict:
+    """The last finished run's report in each folder, from its ledger; several folders (the
+    shards of one manifest) are merged into one report, written to ``merge_to`` if given."""
+    found = []
+    for out_dir in out_dirs:
+        report = runner.last_report(Path(out_dir))
+        if report is None:
+            raise UsageError(
+                f"{out_dir}: no finished run recorded here (no .ttsbatch/ledger.sqlite with a report)"
+            )
+        found.append(report)
+    report = found[0] if len(found) == 1 else merge_reports(found)
+    if merge_to is not None:
+        write_atomic(Path(merge_to), report_json(report))
+    return report
+
+
+def _prepare(
+    manifest: str | os.PathLike | None, lines: Lines | None, out_dir: str | os.PathLike, settings: dict
+) -> tuple[RunSettings, runner.Plan]:
+    """Settings checked, the whole manifest validated and planned; nothing sent yet."""
+    if (manifest is None) == (lines is None):
+        raise UsageError("give a manifest path or lines (a list of line dicts), exactly one of them")
+    path = Path(manifest) if manifest is not None else None
+    run = run_settings(path, Path(out_dir), settings)
+    unknown = [f for f in run.report_formats if f not in REPORT_FORMATS]
+    if unknown:
+        raise UsageError(f"--report-format must be one of {', '.join(REPORT_FORMATS)}, got {unknown[0]!r}")
+    if path is not None and not path.is_file():
+        raise UsageError(f"{manifest}: no such manifest file")
+    return run, runner.plan(run, lines)
+
+
+def _write_report(run: RunSettings, api: ApiConfig, offline: bool, result: RunResult) -> dict:
+    """Build the run's report and write report.json/csv/html (and the extra formats)."""
+    run_info = {
+        "manifest": str(run.manifest) if run.manifest is not None else None,
+        "out_dir": str(run.out_dir),
+        "api_base": api.base_url,
+        "offline": offline,
+        "settings": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in asdict(run).items()
+            if k not in ("manifest", "out_dir", "seed")
+        },
+    }
+    if result.budget_stopped:
+        run_info["budget"] = {"max_cost_usd": run.max_cost, "message": result.budget_stopped}
+    # a manifest drafted by `ttsbatch script` carries its LLM cost beside it
+    script = load_script_meta(run.manifest) if run.manifest is not None else None
+    report = build_report(result, run_info, script)
+    write_reports(report, run.out_dir, run.report_formats)
+    return report

@@ -1,0 +1,57 @@
+"""The short text summary of a report, for the terminal."""
+
+from __future__ import annotations
+
+from ttsbatch.run.results import CACHED, FAILED, OK
+
+MAX_FAILURES_SHOWN = 20
+
+
+def summary_text(report: dict) -> str:
+    t = report["totals"]
+    parts = [f"{t['ok']} ok", f"{t['cached']} cached", f"{t['failed']} failed"]
+    if t["skipped"]:
+        parts.append(f"{t['skipped']} not sent")
+    lines = [
+        f"{t['items']} lines: " + ", ".join(parts),
+        f"audio {t['duration_s']:.1f} s · {t['characters']} billed characters · ${t['cost_usd']:.4f} · "
+        f"{t['api_calls']} API calls · {t['wall_s']:.1f} s",
+    ]
+    for group in report.get("groups") or []:
+        qa = group.get("qa") or {}
+        verdict = (
+            f" · QA {qa['verdict']}"
+            + (f" ({'; '.join(qa.get('reasons') or [])})" if qa.get("reasons") else "")
+            if qa
+            else ""
+        )
+        if group["status"] in (OK, CACHED):
+            lines.append(
+                f"group {group['group']}: {group['file']} · {group.get('duration_s', 0):.1f} s · {group['status']}{verdict}"
+            )
+        else:
+            lines.append(f"group {group['group']}: {group['error']['message']}")
+    qa_failed = [i for i in report["items"] if (i.get("qa") or {}).get("verdict") == "FAIL"]
+    for item in qa_failed[:MAX_FAILURES_SHOWN]:
+        lines.append(f"  QA FAIL {item['id']}: {'; '.join(item['qa'].get('reasons') or [])}")
+    if "script_cost_usd" in t:
+        script = report.get("script") or {}
+        tokens = sum(
+            v for k, v in (script.get("usage") or {}).items() if k.endswith("tokens") and isinstance(v, int)
+        )
+        lines.append(
+            f"script: {script.get('model')} {tokens} tokens ${t['script_cost_usd']:.4f} · total ${t['total_cost_usd']:.4f}"
+        )
+    failed = [i for i in report["items"] if i["status"] == FAILED and i["error"]]
+    for item in failed[:MAX_FAILURES_SHOWN]:
+        lines.append(f"  failed {item['id']} (line {item['line']}): {item['error']['message']}")
+    if len(failed) > MAX_FAILURES_SHOWN:
+        lines.append(f"  ... and {len(failed) - MAX_FAILURES_SHOWN} more failures in report.json")
+    stopped = report["run"].get("stopped")
+    if stopped:
+        lines.append(f"stopped: {stopped['message']}")
+        if stopped.get("advice"):
+            lines.append(f"what to do: {stopped['advice']}")
+        if stopped["kind"] != "interrupted":
+            lines.append("finished files are kept; run the same command again to render the rest")
+    return "\n".join(lines)

@@ -1,0 +1,264 @@
+"""A run's settings by their option names, defined once for the command line, the config file
+and the Python API: the defaults, the limits, and the one translation into ``RunSettings``.
+
+An option that is not given (or is None) takes its default, except that a ``--master``
+preset brings its format, rate, channels and bitrate (ACX: 44.1 kHz mono 192k MP3) first.
+Every check raises ``UsageError`` before anything is read or sent.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ttsbatch.audio.encoders import OUTPUT_EXTENSIONS
+from ttsbatch.audio.encoders.mp3 import SAMPLE_RATES as MP3_SAMPLE_RATES
+from ttsbatch.audio.presets import PRESETS
+from ttsbatch.audio.subtitles import FORMATS as SUBTITLE_FORMATS
+from ttsbatch.errors import UsageError
+from ttsbatch.manifest.cast import parse_pairs
+from ttsbatch.minimax import catalog
+
+FAIL_ON = ("failed", "qa", "never")
+LONG_TEXT = ("split", "async")
+CHANNELS = (1, 2)
+CONCURRENCY = (1, 512)
+MAX_RETRIES = (0, 50)
+GAP_S = (0, 60)
+MAX_CHARS = (32, catalog.T2A_MAX_CHARS)
+SAMPLE_RATE = (8000, 192000)
+BITRATE_KBPS = (32, 320)
+MIN_RPM = 0.1
+MIN_TIMEOUT_S = 1
+
+#: every run option by its name (``--sample-rate`` is ``sample_rate``) with its default
+DEFAULTS: dict[str, Any] = {
+    "voice": None,
+    "cast": None,
+    "model": catalog.DEFAULT_SPEECH_MODEL,
+    "format": "mp3",
+    "sample_rate": 44100,
+    "channels": 1,
+    "bitrate": "192k",
+    "api_format": "flac",
+    "api_sample_rate": None,
+    "transport": "hex",
+    "concurrency": 8,
+    "rpm": 60.0,
+    "max_retries": 6,
+    "timeout": 120.0,
+    "force": False,
+    "only": None,
+    "max_cost": None,
+    "pronunciations": None,
+    "shard": None,
+    "report_format": (),
+    "fail_on": "failed",
+    "master": "none",
+    "gap": 0.5,
+    "join": None,
+    "title": None,
+    "artist": None,
+    "album": None,
+    "max_chars": 3000,
+    "long_text": "split",
+    "subtitles": None,
+    "verbose": False,
+    "seed": None,
+}
+#: what a preset may decide when the option is not given
+PRESET_HINTED = ("format", "sample_rate", "channels", "bitrate")
+
+
+@dataclass
+class RunSettings:
+    """What the runner needs, as report.json's ``run.settings`` records it (the field names
+    are part of the report: keep them). Made by ``run_settings``, which holds the defaults."""
+
+    manifest: Path | None
+    out_dir: Path
+    default_voice: str | None
+    cast: dict
+    model: str
+    out_format: str
+    sample_rate: int
+    channels: int
+    bitrate_kbps: int
+    api_format: str
+    api_sample_rate: int | None
+    transport: str
+    concurrency: int
+    rpm: float
+    max_retries: int
+    timeout: float
+    seed: int | None
+    force: bool
+    only: tuple[str, ...]
+    max_cost: float | None
+    pronunciations: Path | None
+    report_formats: tuple[str, ...]
+    fail_on: str
+    shard: tuple[int, int] | None
+    verbose: bool
+    max_chars: int
+    master: str
+    gap_s: float
+    join: str | None
+    long_text: str
+    subtitles: str | None
+    tags: dict
+
+
+def default_out_dir(manifest: Path) -> Path:
+    """``out/<manifest name>``: where a run writes when no folder is given."""
+    return Path("out") / manifest.stem
+
+
+def run_settings(manifest: Path | None, out_dir: Path, options: Mapping[str, Any]) -> RunSettings:
+    """Options by name (see ``DEFAULTS``) → checked ``RunSettings``; raises ``UsageError``."""
+    unknown = [name for name in options if name not in DEFAULTS]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(DEFAULTS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UsageError(f"{unknown[0]!r} is not a run setting{hint}")
+    given = {name: value for name, value in options.items() if value is not None}
+    o = {**DEFAULTS, **preset_hints(given), **given}
+    _choice("master", o["master"], PRESETS)
+    cast = dict(o["cast"]) if isinstance(o["cast"], Mapping) else parse_pairs(o["cast"], "--cast")
+    only = _names(o["only"])
+    shard = parse_shard(o["shard"])
+    bitrate = parse_bitrate(o["bitrate"])
+    sample_rate = _whole(o["sample_rate"], "--sample-rate")
+    _choice("format", o["format"], OUTPUT_EXTENSIONS)
+    if o["format"] == "mp3" and sample_rate not in MP3_SAMPLE_RATES:
+        raise UsageError(
+            f"MP3 cannot hold {sample_rate} Hz; use one of {', '.join(map(str, MP3_SAMPLE_RATES))}"
+        )
+    _within("sample_rate", sample_rate, SAMPLE_RATE)
+    channels = _whole(o["channels"], "--channels")
+    _choice("channels", channels, CHANNELS)
+    api_rate = None if o["api_sample_rate"] is None else _whole(o["api_sample_rate"], "--api-sample-rate")
+    if api_rate is not None:
+        _choice("api_sample_rate", api_rate, catalog.SAMPLE_RATES)
+    _choice("api_format", o["api_format"], catalog.API_FORMATS)
+    _choice("transport", o["transport"], catalog.OUTPUT_FORMATS)
+    _choice("fail_on", o["fail_on"], FAIL_ON)
+    _choice("long_text", o["long_text"], LONG_TEXT)
+    if o["subtitles"] is not None:
+        _choice("subtitles", o["subtitles"], SUBTITLE_FORMATS)
+    counts = {name: _whole(o[name], _flag(name)) for name in ("concurrency", "max_retries", "max_chars")}
+    _within("concurrency", counts["concurrency"], CONCURRENCY)
+    _within("max_retries", counts["max_retries"], MAX_RETRIES)
+    _within("max_chars", counts["max_chars"], MAX_CHARS)
+    _within("gap", o["gap"], GAP_S)
+    _within("rpm", o["rpm"], (MIN_RPM, float("inf")))
+    _within("timeout", o["timeout"], (MIN_TIMEOUT_S, float("inf")))
+    if o["max_cost"] is not None:
+        _within("max_cost", o["max_cost"], (0.0, float("inf")))
+    return RunSettings(
+        manifest=manifest,
+        out_dir=Path(out_dir),
+        default_voice=o["voice"],
+        cast=cast,
+        model=o["model"],
+        out_format=o["format"],
+        sample_rate=sample_rate,
+        channels=channels,
+        bitrate_kbps=bitrate,
+        api_format=o["api_format"],
+        api_sample_rate=api_rate,
+        transport=o["transport"],
+        concurrency=counts["concurrency"],
+        rpm=float(o["rpm"]),
+        max_retries=counts["max_retries"],
+        timeout=float(o["timeout"]),
+        seed=o["seed"],
+        force=bool(o["force"]),
+        only=only,
+        max_cost=float(o["max_cost"]) if o["max_cost"] is not None else None,
+        pronunciations=Path(o["pronunciations"]) if o["pronunciations"] is not None else None,
+        report_formats=_names(o["report_format"]),
+        fail_on=o["fail_on"],
+        shard=shard,
+        verbose=bool(o["verbose"]),
+        max_chars=counts["max_chars"],
+        master=o["master"],
+        gap_s=float(o["gap"]),
+        join=o["join"],
+        long_text=o["long_text"],
+        subtitles=o["subtitles"],
+        tags={k: o[k] for k in ("title", "artist", "album") if o[k]},
+    )
+
+
+def preset_hints(given: Mapping[str, Any]) -> dict[str, Any]:
+    """What the ``--master`` preset sets among the options the user did not give."""
+    preset = PRESETS.get(given.get("master", DEFAULTS["master"]))
+    if preset is None:
+        return {}
+    hints = {
+        "format": preset.format,
+        "sample_rate": preset.sample_rate,
+        "channels": preset.channels,
+        "bitrate": f"{preset.bitrate_kbps}k" if preset.bitrate_kbps else None,
+    }
+    return {name: value for name, value in hints.items() if value is not None and name not in given}
+
+
+def parse_shard(value: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    """``2/4`` (or ``(2, 4)``) → (2, 4): the second of four shards."""
+    if not value:
+        return None
+    k, sep, n = (f"{value[0]}/{value[1]}" if isinstance(value, tuple) else str(value)).partition("/")
+    if not (sep and k.strip().isdigit() and n.strip().isdigit() and 1 <= int(k) <= int(n)):
+        raise UsageError(f"--shard expects K/N with 1 <= K <= N, like 2/4, got {value!r}")
+    return int(k), int(n)
+
+
+def parse_bitrate(value: str | int) -> int:
+    """``192k``, ``192`` and ``192000`` all mean 192 kb/s."""
+    text = str(value).strip().lower().removesuffix("k").removesuffix("bps").removesuffix("kb/s")
+    try:
+        number = int(text)
+    except ValueError:
+        raise UsageError(f"--bitrate expects kb/s like 192k, got {value!r}") from None
+    kbps = number // 1000 if number >= 1000 else number
+    if not BITRATE_KBPS[0] <= kbps <= BITRATE_KBPS[1]:
+        raise UsageError(f"--bitrate must be between 32k and 320k, got {value!r}")
+    return kbps
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _names(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """``a,b*`` or ``["a", "b*"]`` → ``("a", "b*")``."""
+    parts = str(value).split(",") if isinstance(value, str) else (value or ())
+    return tuple(p.strip() for p in parts if str(p).strip())
+
+
+def _whole(value: Any, flag: str) -> int:
+    """An int, or text of one (click hands ``--channels`` over as ``"1"``)."""
+    if isinstance(value, float) and not value.is_integer():
+        raise UsageError(f"{flag} expects a whole number, got {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} expects a whole number, got {value!r}") from None
+
+
+def _choice(name: str, value: Any, options: Iterable) -> None:
+    options = list(options)
+    if value not in options:
+        raise UsageError(f"{_flag(name)} must be one of {', '.join(map(str, options))}, got {value!r}")
+
+
+def _within(name: str, value: Any, bounds: tuple[float, float]) -> None:
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        above = f"at least {low:g}" if high == float("inf") else f"between {low:g} and {high:g}"
+        raise UsageError(f"{_flag(name)} must be {above}, got {value!r}")
