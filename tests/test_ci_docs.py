@@ -41,3 +41,14 @@ def test_every_ttsbatch_option_in_the_docs_exists():
     assert used, "no options found: the pattern is wrong"
     missing = sorted(o for o in used if o not in run_help)
     assert missing == []
+
+
+def test_the_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Use from Python", 1)[1].split("\n## ", 1)[0]
+    (example,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "2 requests" in printed and "welcome ok welcome.wav" in printed
+    assert (tmp_path / "out" / "py" / "report.json").exists()

@@ -9,6 +9,7 @@ the command line; the report is written to ``out_dir`` and returned.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -138,7 +139,8 @@ def _prepare(
 
 
 def _write_report(run: RunSettings, api: ApiConfig, offline: bool, result: RunResult) -> dict:
-    """Build the run's report and write report.json/csv/html (and the extra formats)."""
+    """Build the run's report, write report.json/csv/html (and the extra formats), and return
+    it as report.json holds it."""
     run_info = {
         "manifest": str(run.manifest) if run.manifest is not None else None,
         "out_dir": str(run.out_dir),
@@ -156,4 +158,4 @@ def _write_report(run: RunSettings, api: ApiConfig, offline: bool, result: RunRe
     script = load_script_meta(run.manifest) if run.manifest is not None else None
     report = build_report(result, run_info, script)
     write_reports(report, run.out_dir, run.report_formats)
-    return report
+    return json.loads(report_json(report))  # as report.json holds it: lists, string keys
