@@ -9,6 +9,7 @@ Every check raises ``UsageError`` before anything is read or sent.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,8 +70,31 @@ DEFAULTS: dict[str, Any] = {
     "verbose": False,
     "seed": None,
 }
-#: what a preset may decide when the option is not given
-PRESET_HINTED = ("format", "sample_rate", "channels", "bitrate")
+#: options whose value must be one of these, named where they are defined
+CHOICES: dict[str, Iterable] = {
+    "master": PRESETS,
+    "format": OUTPUT_EXTENSIONS,
+    "channels": CHANNELS,
+    "api_format": catalog.API_FORMATS,
+    "api_sample_rate": catalog.SAMPLE_RATES,
+    "transport": catalog.OUTPUT_FORMATS,
+    "fail_on": FAIL_ON,
+    "long_text": LONG_TEXT,
+    "subtitles": SUBTITLE_FORMATS,
+}
+#: options whose number must lie within these bounds (inclusive)
+BOUNDS: dict[str, tuple[float, float]] = {
+    "sample_rate": SAMPLE_RATE,
+    "concurrency": CONCURRENCY,
+    "max_retries": MAX_RETRIES,
+    "max_chars": MAX_CHARS,
+    "gap": GAP_S,
+    "rpm": (MIN_RPM, math.inf),
+    "timeout": (MIN_TIMEOUT_S, math.inf),
+    "max_cost": (0, math.inf),
+}
+#: options that are whole numbers (click hands ``--channels`` over as text: ``"1"``)
+WHOLE = ("sample_rate", "channels", "api_sample_rate", "concurrency", "max_retries", "max_chars")
 
 
 @dataclass
@@ -126,38 +150,23 @@ def run_settings(manifest: Path | None, out_dir: Path, options: Mapping[str, Any
         raise UsageError(f"{unknown[0]!r} is not a run setting{hint}")
     given = {name: value for name, value in options.items() if value is not None}
     o = {**DEFAULTS, **preset_hints(given), **given}
-    _choice("master", o["master"], PRESETS)
     cast = dict(o["cast"]) if isinstance(o["cast"], Mapping) else parse_pairs(o["cast"], "--cast")
     only = _names(o["only"])
     shard = parse_shard(o["shard"])
     bitrate = parse_bitrate(o["bitrate"])
-    sample_rate = _whole(o["sample_rate"], "--sample-rate")
-    _choice("format", o["format"], OUTPUT_EXTENSIONS)
-    if o["format"] == "mp3" and sample_rate not in MP3_SAMPLE_RATES:
+    for name in WHOLE:
+        if o[name] is not None:
+            o[name] = _whole(o[name], _flag(name))
+    if o["format"] == "mp3" and o["sample_rate"] not in MP3_SAMPLE_RATES:
         raise UsageError(
-            f"MP3 cannot hold {sample_rate} Hz; use one of {', '.join(map(str, MP3_SAMPLE_RATES))}"
+            f"MP3 cannot hold {o['sample_rate']} Hz; use one of {', '.join(map(str, MP3_SAMPLE_RATES))}"
         )
-    _within("sample_rate", sample_rate, SAMPLE_RATE)
-    channels = _whole(o["channels"], "--channels")
-    _choice("channels", channels, CHANNELS)
-    api_rate = None if o["api_sample_rate"] is None else _whole(o["api_sample_rate"], "--api-sample-rate")
-    if api_rate is not None:
-        _choice("api_sample_rate", api_rate, catalog.SAMPLE_RATES)
-    _choice("api_format", o["api_format"], catalog.API_FORMATS)
-    _choice("transport", o["transport"], catalog.OUTPUT_FORMATS)
-    _choice("fail_on", o["fail_on"], FAIL_ON)
-    _choice("long_text", o["long_text"], LONG_TEXT)
-    if o["subtitles"] is not None:
-        _choice("subtitles", o["subtitles"], SUBTITLE_FORMATS)
-    counts = {name: _whole(o[name], _flag(name)) for name in ("concurrency", "max_retries", "max_chars")}
-    _within("concurrency", counts["concurrency"], CONCURRENCY)
-    _within("max_retries", counts["max_retries"], MAX_RETRIES)
-    _within("max_chars", counts["max_chars"], MAX_CHARS)
-    _within("gap", o["gap"], GAP_S)
-    _within("rpm", o["rpm"], (MIN_RPM, float("inf")))
-    _within("timeout", o["timeout"], (MIN_TIMEOUT_S, float("inf")))
-    if o["max_cost"] is not None:
-        _within("max_cost", o["max_cost"], (0.0, float("inf")))
+    for name, bounds in BOUNDS.items():
+        if o[name] is not None:
+            _within(name, o[name], bounds)
+    for name in CHOICES:
+        if o[name] is not None:
+            _choice(name, o[name])
     return RunSettings(
         manifest=manifest,
         out_dir=Path(out_dir),
@@ -165,15 +174,15 @@ def run_settings(manifest: Path | None, out_dir: Path, options: Mapping[str, Any
         cast=cast,
         model=o["model"],
         out_format=o["format"],
-        sample_rate=sample_rate,
-        channels=channels,
+        sample_rate=o["sample_rate"],
+        channels=o["channels"],
         bitrate_kbps=bitrate,
         api_format=o["api_format"],
-        api_sample_rate=api_rate,
+        api_sample_rate=o["api_sample_rate"],
         transport=o["transport"],
-        concurrency=counts["concurrency"],
+        concurrency=o["concurrency"],
         rpm=float(o["rpm"]),
-        max_retries=counts["max_retries"],
+        max_retries=o["max_retries"],
         timeout=float(o["timeout"]),
         seed=o["seed"],
         force=bool(o["force"]),
@@ -184,7 +193,7 @@ def run_settings(manifest: Path | None, out_dir: Path, options: Mapping[str, Any
         fail_on=o["fail_on"],
         shard=shard,
         verbose=bool(o["verbose"]),
-        max_chars=counts["max_chars"],
+        max_chars=o["max_chars"],
         master=o["master"],
         gap_s=float(o["gap"]),
         join=o["join"],
@@ -212,7 +221,8 @@ def parse_shard(value: str | tuple[int, int] | None) -> tuple[int, int] | None:
     """``2/4`` (or ``(2, 4)``) → (2, 4): the second of four shards."""
     if not value:
         return None
-    k, sep, n = (f"{value[0]}/{value[1]}" if isinstance(value, tuple) else str(value)).partition("/")
+    text = "/".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+    k, sep, n = text.partition("/")
     if not (sep and k.strip().isdigit() and n.strip().isdigit() and 1 <= int(k) <= int(n)):
         raise UsageError(f"--shard expects K/N with 1 <= K <= N, like 2/4, got {value!r}")
     return int(k), int(n)
@@ -238,21 +248,22 @@ def _flag(name: str) -> str:
 def _names(value: str | Iterable[str] | None) -> tuple[str, ...]:
     """``a,b*`` or ``["a", "b*"]`` → ``("a", "b*")``."""
     parts = str(value).split(",") if isinstance(value, str) else (value or ())
-    return tuple(p.strip() for p in parts if str(p).strip())
+    return tuple(str(p).strip() for p in parts if str(p).strip())
 
 
 def _whole(value: Any, flag: str) -> int:
-    """An int, or text of one (click hands ``--channels`` over as ``"1"``)."""
-    if isinstance(value, float) and not value.is_integer():
-        raise UsageError(f"{flag} expects a whole number, got {value!r}")
+    """An int, or text of one; never a fraction rounded away."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
-        raise UsageError(f"{flag} expects a whole number, got {value!r}") from None
+        number = None
+    if number is None or isinstance(value, bool) or (isinstance(value, float) and value != number):
+        raise UsageError(f"{flag} expects a whole number, got {value!r}")
+    return number
 
 
-def _choice(name: str, value: Any, options: Iterable) -> None:
-    options = list(options)
+def _choice(name: str, value: Any) -> None:
+    options = list(CHOICES[name])
     if value not in options:
         raise UsageError(f"{_flag(name)} must be one of {', '.join(map(str, options))}, got {value!r}")
 
@@ -260,5 +271,5 @@ def _choice(name: str, value: Any, options: Iterable) -> None:
 def _within(name: str, value: Any, bounds: tuple[float, float]) -> None:
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        above = f"at least {low:g}" if high == float("inf") else f"between {low:g} and {high:g}"
+        above = f"at least {low:g}" if high == math.inf else f"between {low:g} and {high:g}"
         raise UsageError(f"{_flag(name)} must be {above}, got {value!r}")
