@@ -104,3 +104,16 @@ def test_the_cli_takes_the_same_path(run_cli, server, key, tmp_path):
     assert from_cli["run"]["settings"] == from_api["run"]["settings"]
     assert list(from_cli) == list(from_api) and list(from_cli["totals"]) == list(from_api["totals"])
     assert [list(i) for i in from_cli["items"]] == [list(i) for i in from_api["items"]]
+
+
+def test_prepare_checks_first_and_renders_later(server, key, tmp_path, monkeypatch):
+    from ttsbatch import api
+
+    planned = api.prepare(lines=ROWS, out_dir=tmp_path / "out", rpm=60000)
+    assert len(planned) == 2 and planned.estimate()["requests"] == 2 and server.log == []
+    result = planned.render(api.service(api_base=server.base_url))
+    assert result.totals["ok"] == 2 and result.report["run"]["offline"] is False
+    monkeypatch.delenv("MINIMAX_API_KEY")
+    with pytest.raises(ttsbatch.UsageError, match="MINIMAX_API_KEY"):
+        api.service(api_base=server.base_url)
+    assert api.service(api_base=server.base_url, api_key=API_KEY).base_url == server.base_url

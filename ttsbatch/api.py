@@ -3,8 +3,9 @@
 option names. The ``run`` and ``estimate`` commands call these same functions.
 
 Bad input raises before anything is sent: ``ManifestError`` with every problem of the
-manifest, ``UsageError`` for a bad setting or a missing key. Progress goes to stderr, as on
-the command line; the report is written to ``out_dir`` and returned.
+manifest, ``UsageError`` for a bad setting or a missing key. ``prepare`` is the first half of
+both (validate and plan, nothing sent), for callers that check before they pay. Progress goes
+to stderr, as on the command line; the report is written to ``out_dir`` and returned.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.files import write_atomic
 from ttsbatch.manifest.sidecar import load_script_meta
-from ttsbatch.minimax.config import ApiConfig
+from ttsbatch.minimax.config import ApiConfig, Secret, resolve_api_key, resolve_base_url
 from ttsbatch.reports.build import build_report
 from ttsbatch.reports.ci import FORMATS as REPORT_FORMATS
 from ttsbatch.reports.merge import merge_reports
@@ -29,7 +30,6 @@ from ttsbatch.reports.write import report_json, write_reports
 from ttsbatch.run import runner
 from ttsbatch.run.results import RunResult
 from ttsbatch.run.settings import RunSettings, run_settings
-from ttsbatch.target import api_target
 
 Lines = Iterable[Mapping[str, Any]]
 
@@ -62,6 +62,60 @@ class RenderResult:
         return summary_text(self.report)
 
 
+class PlannedRun:
+    """A validated, planned run (made by ``prepare``): nothing has been sent yet. ``estimate``
+    says what it would cost; ``render`` sends it to a service and writes the files."""
+
+    def __init__(self, settings: RunSettings, plan: runner.Plan) -> None:
+        self.settings = settings
+        self.plan = plan
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def estimate(self) -> dict:
+        """From the plan and ``out_dir``'s ledger alone: no request. Also written to
+        ``out_dir/estimate.json``."""
+        return runner.dry_run(self.settings, self.plan)
+
+    def render(self, service: ApiConfig, *, offline: bool = False) -> RenderResult:
+        """Render against ``service`` (see ``service()``); ``offline`` says it is the bundled
+        fake server, as ``ttsbatch run --offline`` records in the report."""
+        run = self.settings
+        print(f"ttsbatch: {len(self.plan)} lines → {run.out_dir}  (API {service.base_url})", file=sys.stderr)
+        session = runner.Session(run, self.plan, service)
+        report = runner.run_with_signals(session, lambda result: _write_report(run, service, offline, result))
+        return RenderResult(report, runner.exit_code(report, run.fail_on))
+
+
+def prepare(
+    manifest: str | os.PathLike | None = None,
+    *,
+    lines: Lines | None = None,
+    out_dir: str | os.PathLike,
+    **settings: Any,
+) -> PlannedRun:
+    """Check the settings, validate the whole manifest (a .jsonl/.csv/.tsv path) or ``lines``
+    (dicts with the fields of a JSONL line) and plan every request and file. Sends nothing;
+    raises ``UsageError`` or ``ManifestError`` (with every problem)."""
+    if (manifest is None) == (lines is None):
+        raise UsageError("give a manifest path or lines (a list of line dicts), exactly one of them")
+    path = Path(manifest) if manifest is not None else None
+    run = run_settings(path, Path(out_dir), settings)
+    unknown = [f for f in run.report_formats if f not in REPORT_FORMATS]
+    if unknown:
+        raise UsageError(f"--report-format must be one of {', '.join(REPORT_FORMATS)}, got {unknown[0]!r}")
+    if path is not None and not path.is_file():
+        raise UsageError(f"{manifest}: no such manifest file")
+    return PlannedRun(run, runner.plan(run, lines))
+
+
+def service(api_base: str | None = None, region: str | None = None, api_key: str | None = None) -> ApiConfig:
+    """Where requests go: ``api_base``, else ``MINIMAX_API_BASE``/``MINIMAX_API_HOST``, else the
+    ``region``'s host; the key is ``api_key``, else ``MINIMAX_API_KEY``. Raises UsageError."""
+    return ApiConfig(resolve_base_url(api_base, region), Secret(api_key) if api_key else resolve_api_key())
+
+
 def render(
     manifest: str | os.PathLike | None = None,
     *,
@@ -69,7 +123,7 @@ def render(
     out_dir: str | os.PathLike,
     api_base: str | None = None,
     region: str | None = None,
-    offline: bool = False,
+    api_key: str | None = None,
     **settings: Any,
 ) -> RenderResult:
     """Render every line of ``manifest`` (a .jsonl/.csv/.tsv path) or of ``lines`` (dicts
@@ -79,15 +133,12 @@ def render(
     ``"Host=VOICE,..."``), ``model``, ``format``, ``sample_rate``, ``channels``, ``bitrate``,
     ``master``, ``join``, ``subtitles``, ``rpm``, ``concurrency``, ``max_cost``, ``only``,
     ``force``, ``report_format`` and the rest (``ttsbatch run --help``); those not given
-    take the same defaults. ``offline=True`` uses the bundled fake server (no key, no cost);
-    else the key comes from ``MINIMAX_API_KEY``. Ctrl-C stops the run as on the command line.
+    take the same defaults. The service is found as on the command line (``service()``);
+    ``api_base=`` a ``ttsbatch.fake.FakeServer``'s URL renders with no key and no cost.
+    Ctrl-C stops the run as on the command line: the report is written either way.
     """
-    run, plan = _prepare(manifest, lines, out_dir, settings)
-    with api_target(offline, api_base, region) as api:
-        print(f"ttsbatch: {len(plan)} lines → {run.out_dir}  (API {api.base_url})", file=sys.stderr)
-        session = runner.Session(run, plan, api)
-        report = runner.run_with_signals(session, lambda result: _write_report(run, api, offline, result))
-    return RenderResult(report, runner.exit_code(report, run.fail_on))
+    planned = prepare(manifest, lines=lines, out_dir=out_dir, **settings)
+    return planned.render(service(api_base, region, api_key))
 
 
 def estimate(
@@ -101,8 +152,7 @@ def estimate(
     ``out_dir``'s ledger alone: no request, no key needed. Also written to
     ``out_dir/estimate.json``. Keys: lines, to_render, requests, cached, characters,
     cost_usd, by_model, audio_s, wall_s, lines_detail, ..."""
-    run, plan = _prepare(manifest, lines, out_dir, settings)
-    return runner.dry_run(run, plan)
+    return prepare(manifest, lines=lines, out_dir=out_dir, **settings).estimate()
 
 
 def load_report(out_dirs: Sequence[str | os.PathLike], merge_to: str | os.PathLike | None = None) -> dict:
@@ -120,22 +170,6 @@ def load_report(out_dirs: Sequence[str | os.PathLike], merge_to: str | os.PathLi
     if merge_to is not None:
         write_atomic(Path(merge_to), report_json(report))
     return report
-
-
-def _prepare(
-    manifest: str | os.PathLike | None, lines: Lines | None, out_dir: str | os.PathLike, settings: dict
-) -> tuple[RunSettings, runner.Plan]:
-    """Settings checked, the whole manifest validated and planned; nothing sent yet."""
-    if (manifest is None) == (lines is None):
-        raise UsageError("give a manifest path or lines (a list of line dicts), exactly one of them")
-    path = Path(manifest) if manifest is not None else None
-    run = run_settings(path, Path(out_dir), settings)
-    unknown = [f for f in run.report_formats if f not in REPORT_FORMATS]
-    if unknown:
-        raise UsageError(f"--report-format must be one of {', '.join(REPORT_FORMATS)}, got {unknown[0]!r}")
-    if path is not None and not path.is_file():
-        raise UsageError(f"{manifest}: no such manifest file")
-    return run, runner.plan(run, lines)
 
 
 def _write_report(run: RunSettings, api: ApiConfig, offline: bool, result: RunResult) -> dict:

@@ -3,15 +3,19 @@ often to retry, which host, or the bundled fake server instead), and which optio
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import secrets
+from collections.abc import Callable, Iterator
 
 import click
 from click.core import ParameterSource
 
+from ttsbatch.api import service
 from ttsbatch.minimax import catalog
+from ttsbatch.minimax.config import ApiConfig, Secret
 from ttsbatch.run.settings import DEFAULTS, MAX_RETRIES, MIN_TIMEOUT_S
 
-#: where requests go (``ttsbatch.target.api_target``), not a run setting
+#: where requests go (``api_target``), not a run setting
 TARGET = ("api_base", "region", "offline")
 
 
@@ -69,3 +73,31 @@ def given_options(ctx: click.Context, values: dict) -> dict:
     out, so they take the run's defaults and a ``--master`` preset can decide them."""
     unset = (ParameterSource.DEFAULT, None)
     return {name: value for name, value in values.items() if ctx.get_parameter_source(name) not in unset}
+
+
+@contextlib.contextmanager
+def start_offline_server(quiet: bool = False) -> Iterator[ApiConfig]:
+    """Start the bundled fake server in-process with a throwaway key and point at it."""
+    from ttsbatch.fake import FakeConfig, FakeServer
+
+    key = "offline-" + secrets.token_hex(8)
+    with FakeServer(FakeConfig(api_key=key)) as server:
+        if not quiet:
+            click.echo(
+                f"offline: using the bundled fake MiniMax server at {server.base_url} (no key, no network, no cost)",
+                err=True,
+            )
+        yield ApiConfig(server.base_url, Secret(key))
+
+
+@contextlib.contextmanager
+def api_target(
+    offline: bool, api_base: str | None, region: str | None, *, quiet: bool = False
+) -> Iterator[ApiConfig]:
+    """Where a command sends its requests: the bundled fake server (``--offline``), or the
+    real host with the key from the environment. Raises UsageError before anything is sent."""
+    if offline:
+        with start_offline_server(quiet=quiet) as api:
+            yield api
+    else:
+        yield service(api_base, region)

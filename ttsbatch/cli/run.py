@@ -16,7 +16,7 @@ from ttsbatch.audio.encoders import OUTPUT_EXTENSIONS
 from ttsbatch.audio.presets import PRESETS
 from ttsbatch.audio.subtitles import FORMATS as SUBTITLE_FORMATS
 from ttsbatch.cli.exits import usage_errors
-from ttsbatch.cli.options import TARGET, api_options, given_options
+from ttsbatch.cli.options import TARGET, api_options, api_target, given_options
 from ttsbatch.minimax import catalog
 from ttsbatch.reports.ci import FORMATS as REPORT_FORMATS
 from ttsbatch.run import settings
@@ -201,11 +201,12 @@ def estimate_command(manifest: Path) -> None:
 
 
 def render(manifest: Path, out_dir: Path | None, options: dict, target: dict) -> None:
-    """``ttsbatch.render`` with the command line's output and exit codes."""
+    """``ttsbatch.api`` with the command line's output and exit codes: the manifest is checked
+    before the service is (bad input wins over a missing key), then rendered."""
     with usage_errors():
-        result = api.render(
-            manifest, out_dir=out_dir or settings.default_out_dir(manifest), **target, **options
-        )
+        planned = api.prepare(manifest, out_dir=out_dir or settings.default_out_dir(manifest), **options)
+        with api_target(target["offline"], target["api_base"], target["region"]) as service:
+            result = planned.render(service, offline=target["offline"])
     click.echo(result.summary, err=True)
     sys.exit(result.exit_code)
 
@@ -213,6 +214,6 @@ def render(manifest: Path, out_dir: Path | None, options: dict, target: dict) ->
 def show_estimate(manifest: Path, out_dir: Path | None, options: dict) -> None:
     out_dir = out_dir or settings.default_out_dir(manifest)
     with usage_errors():
-        est = api.estimate(manifest, out_dir=out_dir, **options)
+        est = api.prepare(manifest, out_dir=out_dir, **options).estimate()
     click.echo(estimate_text(est))
     click.echo(f"wrote {out_dir / 'estimate.json'}; nothing was sent", err=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 import click
 
 from ttsbatch.cli.exits import fail
-from ttsbatch.cli.options import api_options
+from ttsbatch.cli.options import api_options, api_target
 from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.manifest.sidecar import script_json_path
 from ttsbatch.minimax import catalog, errors
@@ -36,7 +36,6 @@ from ttsbatch.script.generate import DEFAULT_MAX_TOKENS, generate
 from ttsbatch.script.output import check_output, output_format, script_record, validate_rows, write_outputs
 from ttsbatch.script.prompt import KINDS, parse_speakers
 from ttsbatch.script.results import ScriptError, ScriptResult
-from ttsbatch.target import api_target
 
 
 def _read_source(path: Path) -> str:

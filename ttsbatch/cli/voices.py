@@ -8,11 +8,10 @@ import json
 import click
 
 from ttsbatch.cli.exits import fail, usage_errors
-from ttsbatch.cli.options import target_options
+from ttsbatch.cli.options import api_target, target_options
 from ttsbatch.errors import ExitCode
 from ttsbatch.minimax.errors import MiniMaxError
 from ttsbatch.minimax.voices import VOICE_TYPES, list_voices, voice_line
-from ttsbatch.target import api_target
 
 
 @click.command(name="voices")
