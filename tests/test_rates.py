@@ -214,7 +214,9 @@ def assert_shared_rate_kept(results, rpm: float, seconds: float) -> float:
     uncertain the slot times were (seconds)."""
     slots = [slot for per_process in results for slot in per_process]
     expected = seconds * rpm / 60.0
-    assert 0.9 * expected <= len(slots) <= expected + 2 * len(results) * 4
+    # the bound that matters is the upper one; the lower one only proves the processes really
+    # competed for slots (a loaded machine may schedule them late, so it is loose: no timing assert)
+    assert 0.5 * expected <= len(slots) <= expected + 2 * len(results) * 4
     assert min(len(r) for r in results) >= 0.3 * len(slots)  # every process really shared it
     uncertainty = max(latest - earliest for earliest, latest, _ in slots)
     earliest = [e for e, _, _ in slots]
