@@ -95,8 +95,9 @@ def write_subtitles(path: Path, fmt: str | None, starts_s: list[float], timings:
 
 def _assembly_input(job: Job, got_or_path: Fetched | Path):
     """What the assembler reads: a kept file by path (streamed in blocks), or decoded PCM
-    for headerless ``pcm`` sources (one part at most, never a whole line). A fresh reply is
-    checked first (``decode_part``); a kept file was checked when it was paid for."""
+    for headerless ``pcm`` sources (one part at most, never a whole line). Each part is
+    checked first (``decode_part``, in blocks): a kept file that went bad on disk raises
+    ``BadAudioError`` and the pipeline forgets it."""
     if isinstance(got_or_path, Fetched):
         got = got_or_path
         decode_part(job, got)
