@@ -115,7 +115,8 @@ def assemble_to_file(
     (title, artist, album, chapters) are written when the format holds tags (MP3: ID3).
     ``note``, given the frames the file decodes to, returns a text to keep in the file
     (``encoders.KeyNote``: the run records its cache key there); it is written before the
-    file is renamed into place, so no file appears without it.
+    file is renamed into place, so no file appears without it. A format without a
+    ``KeyNote`` simply keeps none (its files are then proved by the ledger alone).
     """
     path = Path(path)
     fmt = fmt or path.suffix.lower().lstrip(".")
@@ -172,7 +173,7 @@ def assemble_to_file(
                     encoder.tag(tmp, **tags)
                 except ValueError as exc:  # e.g. more chapters than the tag format holds
                     raise AssemblyError(str(exc)) from None
-            if note is not None:
+            if note is not None and encoder.note is not None:  # a format with no place keeps none
                 try:
                     encoders.write_note(fmt, tmp, note(scan.frames))
                 except ValueError as exc:
