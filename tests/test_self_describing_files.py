@@ -170,6 +170,8 @@ def test_groups_are_readopted_too(run_cli, server, tmp_path):
     assert {g["status"] for g in first.report["groups"]} == {"ok"}
 
     shutil.rmtree(first.out_dir / ".ttsbatch")
+    estimate = run_cli(manifest, "--dry-run")
+    assert estimate.exit_code == 0 and "0 requests" in estimate.stderr + estimate.stdout
     again = run_cli(manifest)
     assert again.exit_code == 0, again.stderr
     assert len(t2a_requests(server)) == 6, "a group file that proves itself was paid for again"

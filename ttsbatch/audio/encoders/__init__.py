@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
@@ -117,7 +118,7 @@ def read_note(path: str | os.PathLike) -> str | None:
         return None
     try:
         return encoder.note.read(path)
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError, IndexError, struct.error):
         return None
 
 
