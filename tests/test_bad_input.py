@@ -15,6 +15,7 @@ JSONL_CASES = [
     ("vol zero", [{**GOOD, "vol": 0}], 1, "vol"),
     ("missing text", [{"voice": "Calm_Woman"}], 1, "text"),
     ("blank text", [{**GOOD, "text": "   "}], 1, "text"),
+    ("pause-only text", [GOOD, {**GOOD, "text": "<#1#> <#2#>"}], 2, "text"),
     ("missing voice", [{"text": "No voice here."}], 1, "voice"),
     ("duplicate id", [{**GOOD, "id": "x"}, {**GOOD, "id": "x"}], 2, "id"),
     ("unknown alias", [{**GOOD, "voice": "@Narrator"}], 1, "voice"),

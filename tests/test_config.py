@@ -57,3 +57,23 @@ def test_bad_config_is_a_usage_error(server, tmp_path):
     result = invoke(["run", "m.jsonl"], tmp_path, server)
     assert result.exit_code == 2 and "MINIMAX_API_KEY" in result.output and "sk-oops" not in result.output
     assert server.log == []
+
+
+def test_config_command_prints_values_or_unset_never_a_sentinel(server, tmp_path):
+    # click 8.3+ gives options without a default a private sentinel; it must not reach the user
+    (tmp_path / "ttsbatch.toml").write_text('join = "book"\nforce = true\n')
+    result = invoke(["config"], tmp_path, server)
+    assert result.exit_code == 0, result.output
+    assert "Sentinel" not in result.output and "UNSET" not in result.output
+    shown = {}
+    for row in result.output.splitlines():
+        if row.startswith("  --"):
+            option, value, origin = row.split()
+            shown[option] = (value, origin)
+    assert shown["--voice"] == ("unset", "(default)")
+    assert shown["--max-cost"] == ("unset", "(default)")
+    assert shown["--report-format"] == ("unset", "(default)")
+    assert shown["--offline"] == ("false", "(default)")
+    assert shown["--sample-rate"] == ("44100", "(default)")
+    assert shown["--join"] == ("book", "(file)")
+    assert shown["--force"] == ("true", "(file)")

@@ -263,6 +263,19 @@ def test_text_required_and_non_blank(fmt):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("text", ["<#2#>", "<#1#> <#2#>", "  <#0.5#>\n\t<#1.5#>  "])
+def test_pause_only_text_is_a_problem(fmt, text):
+    # the service refuses a pause that does not stand between speakable text: catch it unpaid
+    has(
+        problems(f"m.{fmt}", [{**OK, "id": "p", "text": text}]),
+        f"m.{fmt}:{first(fmt)}: text: expected speakable text, got only pause markers",
+        text.strip()[:5],
+    )
+    assert problems(f"m.{fmt}", [{**OK, "text": "Wait <#2#> here."}]) == []
+    assert problems(f"m.{fmt}", [{**OK, "text": "<#2#> Then."}]) == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_text_length_limit(fmt):
     # longer than one request is fine (the planner splits it); only runaway lines are refused
     limit = LINE_MAX_CHARS

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,6 +103,7 @@ def assemble_to_file(
     block_frames: int = BLOCK_FRAMES,
     check_qa: bool = False,
     tags: dict | None = None,
+    note: Callable[[int], str] | None = None,
 ) -> Assembled:
     """Stream parts into one mastered file, written atomically.
 
@@ -112,6 +113,10 @@ def assemble_to_file(
     parts + gaps + head + tail within 50 ms or ``AssemblyError`` is raised (and nothing is
     left at ``path``). ``check_qa`` measures that decode for ``Assembled.qa``; ``tags``
     (title, artist, album, chapters) are written when the format holds tags (MP3: ID3).
+    ``note``, given the frames the file decodes to, returns a text to keep in the file
+    (``encoders.KeyNote``: the run records its cache key there); it is written before the
+    file is renamed into place, so no file appears without it. A format without a
+    ``KeyNote`` simply keeps none (its files are then proved by the ledger alone).
     """
     path = Path(path)
     fmt = fmt or path.suffix.lower().lstrip(".")
@@ -167,6 +172,11 @@ def assemble_to_file(
                 try:
                     encoder.tag(tmp, **tags)
                 except ValueError as exc:  # e.g. more chapters than the tag format holds
+                    raise AssemblyError(str(exc)) from None
+            if note is not None and encoder.note is not None:  # a format with no place keeps none
+                try:
+                    encoders.write_note(fmt, tmp, note(scan.frames))
+                except ValueError as exc:
                     raise AssemblyError(str(exc)) from None
     finally:
         if spill:

@@ -12,6 +12,7 @@ resamples (~130 dB, no aliasing).
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,33 @@ def decode(data: bytes, api_format: str, *, sample_rate: int, channels: int) -> 
     if samples.shape[0] == 0:
         raise AudioError(f"{api_format} audio decodes to zero samples")
     return Audio(samples, int(rate))
+
+
+def count_frames(
+    source: bytes | str | os.PathLike, api_format: str, *, sample_rate: int, channels: int
+) -> tuple[int, int]:
+    """``(frames, rate)`` that a response (its bytes, or the file it was kept in) decodes to,
+    counted block by block: memory stays one block whatever the length. ``pcm`` is counted
+    from its size."""
+    if api_format == "pcm":
+        size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
+        if not size or size % (2 * channels):
+            raise AudioError(f"PCM length {size} is not a whole number of {channels}-channel s16 frames")
+        return size // (2 * channels), sample_rate
+    if isinstance(source, bytes) and not source:
+        raise AudioError("empty audio")
+    where = io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source)
+    frames = 0
+    try:
+        with sf.SoundFile(where) as f:
+            rate = int(f.samplerate)
+            for block in pcm.read_blocks(f):
+                frames += len(block)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioError(f"{api_format} audio does not decode: {exc}") from None
+    if not frames:
+        raise AudioError(f"{api_format} audio decodes to zero samples")
+    return frames, rate
 
 
 def convert(audio: Audio, *, sample_rate: int | None = None, channels: int | None = None) -> Audio:

@@ -1,4 +1,5 @@
-"""ID3v2 tags at the start of an MP3: title, artist, album and chapter marks (CHAP + CTOC).
+"""ID3v2 tags at the start of an MP3: title, artist, album, chapter marks (CHAP + CTOC) and
+user text frames (TXXX: ttsbatch keeps its cache key there, ``user_text``).
 
 Written here rather than with mutagen (GPL-2+): the frames are a few dozen bytes of
 well-specified layout. We write ID3v2.3 (what podcast apps and audiobook players read most
@@ -29,8 +30,8 @@ def tag_mp3(
     chapters: Sequence[tuple[str, float, float]] = (),
 ) -> None:
     """Write an ID3v2.3 tag (TIT2/TPE1/TALB, and CHAP + CTOC chapter marks ``(title, start_s,
-    end_s)``) at the start of an MP3, replacing any ID3v2 tag there; the file is rewritten
-    atomically."""
+    end_s)``) at the start of an MP3, replacing any ID3v2 tag there but its TXXX frames (the
+    cache key); the file is rewritten atomically."""
     if len(chapters) > MAX_CHAPTERS:
         raise Id3Error(f"ID3 CTOC holds at most {MAX_CHAPTERS} chapters")
     frames = b""
@@ -43,6 +44,63 @@ def tag_mp3(
         for eid, (name, start, end) in zip(ids, chapters, strict=True):
             times = struct.pack(">IIII", round(start * 1000), round(end * 1000), 0xFFFFFFFF, 0xFFFFFFFF)
             frames += _frame("CHAP", eid + b"\x00" + times + _frame("TIT2", _text(name)))
+    kept = b"".join(_frame(fid, payload) for fid, payload in _existing_frames(path) if fid == "TXXX")
+    _rewrite(path, frames + kept)
+
+
+def set_user_text(path: str | os.PathLike, description: str, value: str) -> None:
+    """Add (or replace) the TXXX frame named ``description``, keeping every other frame; the
+    file is rewritten atomically. Decoders skip the tag, so the samples are untouched."""
+    frames = [
+        (fid, payload) for fid, payload in _existing_frames(path) if not _is_txxx(fid, payload, description)
+    ]
+    try:
+        payload = b"\x00" + description.encode("latin-1") + b"\x00" + value.encode("latin-1")
+    except UnicodeEncodeError:  # UTF-16 with BOM, as ID3v2.3 requires; a 2-byte terminator
+        payload = b"\x01" + description.encode("utf-16") + b"\x00\x00" + value.encode("utf-16")
+    frames.append(("TXXX", payload))
+    _rewrite(path, b"".join(_frame(fid, body) for fid, body in frames))
+
+
+def user_text(path: str | os.PathLike, description: str) -> str | None:
+    """The value of the TXXX frame named ``description``, or None."""
+    for fid, payload in _existing_frames(path):
+        if _is_txxx(fid, payload, description):
+            return _split_txxx(payload)[1]
+    return None
+
+
+def _is_txxx(fid: str, payload: bytes, description: str) -> bool:
+    return fid == "TXXX" and _split_txxx(payload)[0] == description
+
+
+def _split_txxx(payload: bytes) -> tuple[str, str]:
+    """TXXX is ``encoding, description, terminator, value``; a terminator is 2 bytes in UTF-16."""
+    if not payload:
+        return "", ""
+    codec = {0: "latin-1", 1: "utf-16", 2: "utf-16-be", 3: "utf-8"}.get(payload[0], "latin-1")
+    body = payload[1:]
+    if payload[0] in (1, 2):
+        cut = next((i for i in range(0, len(body) - 1, 2) if body[i : i + 2] == b"\x00\x00"), len(body))
+        desc, value = body[:cut], body[cut + 2 :]
+    else:
+        desc, _, value = body.partition(b"\x00")
+    try:
+        return desc.decode(codec), value.decode(codec).rstrip("\x00")
+    except UnicodeDecodeError:
+        return "", ""
+
+
+def _existing_frames(path: str | os.PathLike) -> list[tuple[str, bytes]]:
+    with open(path, "rb") as fh:
+        head = fh.read(10)
+        size = tag_size(head)
+        body = fh.read(max(0, size - 10))
+    return list(_frames(body, syncsafe=head[3] == 4)) if size else []
+
+
+def _rewrite(path: str | os.PathLike, frames: bytes) -> None:
+    """Replace the file's ID3v2 tag (if any) with an ID3v2.3 tag holding ``frames``."""
     header = b"ID3\x03\x00\x00" + bytes((len(frames) >> s) & 0x7F for s in (21, 14, 7, 0))
     with atomic_path(path) as tmp, open(tmp, "wb") as out, open(path, "rb") as src:
         src.seek(tag_size(src.read(10)))

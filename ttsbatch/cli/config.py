@@ -9,6 +9,7 @@ import click
 from ttsbatch.cli.run import run_command
 from ttsbatch.errors import UsageError
 from ttsbatch.minimax.config import KEY_ENV, resolve_base_url
+from ttsbatch.run import config_file
 
 
 @click.command(name="config")
@@ -24,8 +25,8 @@ def config_command(ctx: click.Context) -> None:
         if param.name in from_file:
             value, origin = from_file[param.name], "file"
         else:
-            value, origin = param.default, "default"
-        click.echo(f"  {param.opts[0]:<20} {value!s:<24} ({origin})")
+            value, origin = param.get_default(ctx, call=True), "default"
+        click.echo(f"  {param.opts[0]:<20} {config_file.shown(value):<24} ({origin})")
     try:
         base = resolve_base_url(from_file.get("api_base"), from_file.get("region"))
     except UsageError as exc:

@@ -19,6 +19,8 @@ Decisions where the brief was silent:
   problem for that field: the typo problem already says what to fix.
 - ``emotion`` with an unknown ``model`` (already a problem) is still checked against the
   emotions any model accepts, so ``joy`` is not hidden behind the model mistake.
+- Text that is only pause markers and whitespace (``<#2#>``, ``<#1#> <#2#>``) is a problem: the
+  service refuses a pause that does not stand between speakable text, so it is caught before paying.
 - A record with any problem yields no ``Line``.
 """
 
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ttsbatch.manifest.paths import FileNames
+from ttsbatch.manifest.textsplit import MARKER
 from ttsbatch.manifest.types import Line, Problem
 from ttsbatch.manifest.values import Bad, Range, choice, describe, number, quote, string, unset
 from ttsbatch.minimax import catalog
@@ -260,6 +263,10 @@ class Checker:
             return None
         if not isinstance(value, str):
             bad("text", f"expected a string, got {describe(value)}")
+            return None
+        if not MARKER.sub("", value).strip():
+            # the service refuses it (a pause must stand between speakable text): say so before paying
+            bad("text", f"expected speakable text, got only pause markers {quote(value.strip())}")
             return None
         if len(value) > LINE_MAX_CHARS:
             bad(

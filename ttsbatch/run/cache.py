@@ -8,6 +8,11 @@ claim's ``holds()`` checks the disk (it hashes the file: a run calls it in a wor
 
 - An output is intact when the ledger recorded it at this path with the same output key, its
   subtitle file is there when subtitles are asked for, and its bytes are what was recorded.
+- An output the ledger has no record of with that key (the ledger was lost, or the file was
+  copied in) is adopted when the file proves itself (``filekeys``: its own note names the
+  output key and it decodes whole); ``adopt`` then records it, so the next run trusts the ledger.
+- A line of a group needs nothing when its group's file is intact (or adopted): its audio is
+  already in that file, so no kept source and no request is needed for it.
 - Paid audio is kept when the ledger recorded it for the source key, its sentence timings are
   kept when subtitles are asked for (audio kept from a run without them is asked for again),
   and its bytes are what was recorded.
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ttsbatch.audio import subtitles
+from ttsbatch.run import filekeys
 from ttsbatch.run.ledger import Ledger, Output, Source, file_matches
 from ttsbatch.run.plan import Part
 
@@ -34,21 +40,33 @@ class Target(Protocol):
     relpath: str
     path: Path
     output_key: str
+    source_key: str
     subtitles: str | None
 
 
 @dataclass(frozen=True)
 class OutputClaim:
-    """The ledger says this file is done; ``holds()`` checks the disk agrees."""
+    """The ledger says this file is done (``recorded``), or the file may say so itself
+    (``recorded`` is None); ``check()`` asks the disk and returns the file's record or None."""
 
     target: Target
-    recorded: Output
+    recorded: Output | None
 
-    def holds(self) -> bool:
+    @property
+    def adopted(self) -> bool:
+        """The record comes from the file itself, not the ledger: ``Cache.adopt`` keeps it."""
+        return self.recorded is None
+
+    def check(self) -> Output | None:
         target = self.target
         if target.subtitles and not subtitles.path_for(target.path, target.subtitles).exists():
-            return False
-        return file_matches(target.path, self.recorded.sha256)
+            return None
+        if self.recorded is None:
+            return filekeys.adopt(target)
+        return self.recorded if file_matches(target.path, self.recorded.sha256) else None
+
+    def holds(self) -> bool:
+        return self.check() is not None
 
 
 @dataclass(frozen=True)
@@ -71,12 +89,19 @@ class Cache:
         self.fresh = fresh
 
     def output(self, target: Target) -> OutputClaim | None:
-        if self.ledger is None or self.force:
+        if self.force:
             return None
-        recorded = self.ledger.output(target.relpath)
-        if recorded is None or recorded.output_key != target.output_key:
+        recorded = self.ledger.output(target.relpath) if self.ledger is not None else None
+        if recorded is not None and recorded.output_key == target.output_key:
+            return OutputClaim(target, recorded)
+        if not target.path.is_file():
             return None
-        return OutputClaim(target, recorded)
+        return OutputClaim(target, None)  # the file's own note may prove it
+
+    def adopt(self, claim: OutputClaim, found: Output) -> None:
+        """Record a file that proved itself, as if this run had written it."""
+        if claim.adopted and self.ledger is not None:
+            self.ledger.record_output(found)
 
     def source(self, part: Part) -> SourceClaim | None:
         if self.ledger is None or (self.force and part.source_key not in self.fresh):

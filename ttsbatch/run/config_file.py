@@ -85,3 +85,18 @@ def option_names(options: dict[str, Iterable[str]]) -> dict[str, str]:
         {flag.lstrip("-").replace("-", "_"): name for name, flags in options.items() for flag in flags}
     )
     return names
+
+
+def shown(value: object) -> str:
+    """A setting as ``ttsbatch config`` prints it: its value, or ``unset``.
+
+    Why: click 8.3+ gives options without a default a private sentinel (``Sentinel.UNSET``)
+    rather than None, and flags report False only through ``get_default``; neither should
+    leak into what a user reads. Anything that is not a plain value counts as unset."""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # TOML's spelling, as the config file takes it
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, (str, int, float)) for v in value):
+        return ",".join(map(str, value))
+    return "unset"

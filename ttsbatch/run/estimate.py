@@ -12,20 +12,28 @@ from collections import defaultdict
 from ttsbatch.minimax import catalog
 from ttsbatch.run.cache import Cache
 from ttsbatch.run.ledger import Ledger
-from ttsbatch.run.plan import Job, Part
+from ttsbatch.run.plan import GroupJob, Job, Part
 
 #: assumed reply latency when estimating wall time (MiniMax speech typically answers in 1-3 s)
 ASSUMED_LATENCY_S = 2.0
 
 
-def classify(jobs: list[Job], ledger: Ledger | None, *, force: bool = False) -> list[tuple[str, list[Part]]]:
-    """Per job: its state and the parts it would pay for (by the run's own cache rule)."""
+def classify(
+    jobs: list[Job], ledger: Ledger | None, *, force: bool = False, groups: list[GroupJob] = ()
+) -> list[tuple[str, list[Part]]]:
+    """Per job: its state and the parts it would pay for (by the run's own cache rule: a
+    line of a group whose file is intact needs nothing either)."""
     cache = Cache(ledger, force=force)
+    intact_groups = set()
+    for group in groups:
+        claim = cache.output(group)
+        if claim is not None and claim.holds():
+            intact_groups.add(group.name)
     seen: set[str] = set()
     result = []
     for job in jobs:
-        claim = cache.output(job)
-        if claim is not None and claim.holds():
+        claim = cache.output(job) if job.writes_file else None
+        if (claim is not None and claim.holds()) or job.group in intact_groups:
             result.append(("cached", []))
             continue
         to_pay, kept = [], 0
@@ -47,9 +55,15 @@ def classify(jobs: list[Job], ledger: Ledger | None, *, force: bool = False) -> 
 
 
 def estimate(
-    jobs: list[Job], ledger: Ledger | None, *, rpm: float, concurrency: int, force: bool = False
+    jobs: list[Job],
+    ledger: Ledger | None,
+    *,
+    rpm: float,
+    concurrency: int,
+    force: bool = False,
+    groups: list[GroupJob] = (),
 ) -> dict:
-    classified = classify(jobs, ledger, force=force)
+    classified = classify(jobs, ledger, force=force, groups=groups)
     per_model: dict[str, dict] = defaultdict(
         lambda: {"lines": 0, "requests": 0, "characters": 0, "cost_usd": 0.0}
     )

@@ -55,8 +55,10 @@ async def _assemble_one(group: GroupJob, members: list[ItemResult], cache: Cache
         }
         return entry
     claim = cache.output(group)
-    if claim is not None and await asyncio.to_thread(claim.holds):
-        entry.update(status=CACHED, file=group.relpath, duration_s=claim.recorded.duration_s)
+    found = await asyncio.to_thread(claim.check) if claim is not None else None
+    if found is not None:
+        cache.adopt(claim, found)
+        entry.update(status=CACHED, file=group.relpath, duration_s=found.duration_s)
         entry["subtitles"] = subtitles.relpath_for(group.relpath, group.subtitles)
         return entry
     ledger = cache.ledger

@@ -3,7 +3,9 @@
 A fixed set of worker tasks pulls jobs from a queue. For each job, in order (1 and 2 are
 the cache rule of ``run.cache``, which the estimate applies too):
 
-1. its output file is intact and was made with the same output key → ``cached``, no work;
+1. its output file is intact and was made with the same output key (by the ledger, or by
+   the key note inside the file when the ledger lost it) → ``cached``, no work; a line of a
+   group whose file is intact likewise;
 2. the paid source audio for its source key is kept in the ledger → re-encode, no call;
 3. another job in this run is already paying for the same source key → wait for it, then 2;
 4. otherwise reserve budget, journal ``sent``, send, journal ``paid`` and keep the source
@@ -70,6 +72,9 @@ class Pipeline:
         self._abandoning = False
         #: source key → future resolved when the line paying for it is done (dedupe in a run)
         self._paying: dict[str, asyncio.Future] = {}
+        #: group name → its file's check, shared by the group's lines (one decode per group)
+        self._groups: dict[str, GroupJob] = {}
+        self._group_checks: dict[str, asyncio.Future] = {}
         #: source keys paid for in this run (under --force only these count as kept)
         self._fresh: set[str] = set()
         self.cache = Cache(ledger, force=force, fresh=self._fresh)
@@ -96,8 +101,10 @@ class Pipeline:
 
     # ---------------------------------------------------------------- run --
 
-    async def run(self, jobs: list[Job], *, workers: int) -> RunResult:
+    async def run(self, jobs: list[Job], *, workers: int, groups: list[GroupJob] = ()) -> RunResult:
+        """``groups``: the plan's groups, so a line whose group file is intact is not rendered."""
         started = time.monotonic()
+        self._groups = {group.name: group for group in groups}
         results = [ItemResult(job) for job in jobs]
         queue: asyncio.Queue[ItemResult] = asyncio.Queue()
         for item in results:
@@ -145,6 +152,9 @@ class Pipeline:
         job = item.job
         if job.writes_file and await self._intact_output(item):
             return
+        if not job.writes_file and await self._group_intact(job.group):
+            self._finish(item, CACHED, None, None, None)  # its audio is in the group's file already
+            return
         # a long line's parts go out side by side (the limiter still paces every request)
         fetched = await asyncio.gather(*(self._obtain(item, part) for part in job.parts))
         if any(got is None for got in fetched):
@@ -189,12 +199,30 @@ class Pipeline:
         )
 
     async def _intact_output(self, item: ItemResult) -> bool:
-        claim = self.cache.output(item.job)
-        if claim is None or not await asyncio.to_thread(claim.holds):
+        out = await self._check_output(item.job)
+        if out is None:
             return False
-        out = claim.recorded
         self._finish(item, CACHED, out.duration_s, out.sample_rate, out.channels)
         return True
+
+    async def _check_output(self, target) -> Output | None:
+        """The cache rule's answer for a file (decoding or hashing it in a thread); a file
+        that proved itself by its own key note is recorded in the ledger."""
+        claim = self.cache.output(target)
+        if claim is None:
+            return None
+        found = await asyncio.to_thread(claim.check)
+        if found is not None:
+            self.cache.adopt(claim, found)
+        return found
+
+    async def _group_intact(self, name: str | None) -> bool:
+        group = self._groups.get(name)
+        if group is None:
+            return False
+        if name not in self._group_checks:
+            self._group_checks[name] = asyncio.ensure_future(self._check_output(group))
+        return await asyncio.shield(self._group_checks[name]) is not None
 
     async def _kept(self, part: Part) -> Fetched | None:
         """The part's paid audio from the ledger, if the cache rule says it is kept."""
@@ -202,8 +230,7 @@ class Pipeline:
         if claim is None or not await asyncio.to_thread(claim.holds):
             return None
         src = claim.source
-        data = await asyncio.to_thread(src.path.read_bytes)
-        return Fetched(part, data, src.audio_length_ms, src.trace_id, claim.timings)
+        return Fetched(part, None, src.audio_length_ms, src.trace_id, claim.timings, path=src.path)
 
     async def _obtain(self, item: ItemResult, part: Part) -> Fetched | None:
         """Kept audio, or wait for another line already paying for the same sound, or pay."""
@@ -308,7 +335,9 @@ class Pipeline:
                         code=errors.BAD_RESPONSE,
                         trace_id=reply.trace_id,
                     )
-                got = Fetched(part, reply.audio, reply.audio_length_ms, reply.trace_id, reply.subtitles)
+                got = Fetched(
+                    part, None, reply.audio_length_ms, reply.trace_id, reply.subtitles, path=source.path
+                )
                 try:
                     await asyncio.to_thread(decode_part, job, got)
                 except errors.BadAudioError:

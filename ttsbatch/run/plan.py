@@ -88,6 +88,11 @@ class GroupJob:
     output_key: str
     subtitles: str | None = None
 
+    @property
+    def source_key(self) -> str:
+        """What the ledger records as a group file's source: its own key (it has many sources)."""
+        return self.output_key
+
 
 @dataclass(frozen=True)
 class Job:

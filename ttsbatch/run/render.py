@@ -1,17 +1,20 @@
 """Turning paid audio into files: decode and check each part, join parts and lines as PCM,
 master, encode once, write atomically, measure. No network, no ledger: the pipeline hands
-these functions audio and gets files back (they run in worker threads)."""
+these functions audio and gets files back (they run in worker threads).
+
+Memory is bounded by a block, not by a line: parts are checked and joined block by block
+from their kept files (``assemble_to_file`` streams), so a 9,999-character line that speaks
+for an hour costs what a short one does. Every file is written with its cache key inside it
+(``filekeys``), so a folder that loses its ledger keeps its proof.
+"""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ttsbatch.audio import codecs as audio
-from ttsbatch.audio import encoders, qa, subtitles
+from ttsbatch.audio import encoders, subtitles
 from ttsbatch.audio.assemble import Assembled, assemble_to_file, part_duration_s
 from ttsbatch.audio.codecs import FileInfo
 from ttsbatch.audio.presets import PRESETS, Preset
@@ -22,60 +25,59 @@ from ttsbatch.run.plan import GroupJob, Job, OutputSpec, Part
 
 @dataclass
 class Fetched:
-    """A part's paid audio, from this run's reply or from the ledger."""
+    """A part's paid audio, from this run's reply or from the ledger: the kept file
+    (``path``), and the bytes themselves only while a fresh reply still holds them."""
 
     part: Part
-    data: bytes
+    data: bytes | None
     audio_length_ms: float | None
     trace_id: str | None
     subtitles: list | None = None  # MiniMax's sentence timings, when asked for
+    path: Path | None = None  # the kept copy in the ledger folder
 
 
-def decode_part(job: Job, got: Fetched) -> audio.Audio:
-    """Decode one part and check it is whole: a reply shorter than the service says it sent
-    is corrupt (paid, but worth asking again), never a silently short file."""
+def decode_part(job: Job, got: Fetched) -> int:
+    """Check one part is whole, decoding it block by block (never all at once): a reply
+    shorter than the service says it sent is corrupt (paid, but worth asking again), never
+    a silently short file. Returns the frames it decodes to."""
+    source = got.path if got.path is not None else got.data
     try:
-        decoded = audio.decode(
-            got.data, job.api_format, sample_rate=job.api_sample_rate, channels=job.api_channels
+        frames, rate = audio.count_frames(
+            source, job.api_format, sample_rate=job.api_sample_rate, channels=job.api_channels
         )
     except audio.AudioError as exc:
         raise errors.BadAudioError(str(exc), code=errors.BAD_AUDIO, trace_id=got.trace_id) from None
-    short = audio.duration_shortfall(decoded.duration_s, got.audio_length_ms)
+    short = audio.duration_shortfall(frames / rate, got.audio_length_ms)
     if short > audio.MAX_SHORTFALL:
         raise errors.BadAudioError(
-            f"audio decodes to {decoded.duration_s:.2f} s but the service reported "
+            f"audio decodes to {frames / rate:.2f} s but the service reported "
             f"{(got.audio_length_ms or 0) / 1000:.2f} s ({short:.0%} short)",
             code=errors.BAD_AUDIO,
             trace_id=got.trace_id,
         )
-    return decoded
+    return frames
 
 
 def render_file(job: Job, parts: list[Fetched]) -> tuple[FileInfo, str]:
-    """Decode every part, join the PCM (never encoded bytes) with the pauses cut off part
-    edges, convert, encode once, write atomically; return what the written file measures and
-    its SHA-256. Runs in a worker thread."""
-    pieces, starts = [], []
-    rate = channels = None
-    at = 0
-    for got in parts:
-        decoded = decode_part(job, got)
-        rate, channels = decoded.sample_rate, decoded.channels
-        if got.part.head_pause_s:
-            pieces.append(np.zeros((round(got.part.head_pause_s * rate), channels), np.float32))
-            at += len(pieces[-1])
-        starts.append(at / rate)
-        pieces.append(decoded.samples)
-        at += decoded.frames
-        if got.part.tail_pause_s:
-            pieces.append(np.zeros((round(got.part.tail_pause_s * rate), channels), np.float32))
-            at += len(pieces[-1])
-    joined = audio.Audio(pieces[0] if len(pieces) == 1 else np.concatenate(pieces), rate)
-    converted = audio.convert(joined, sample_rate=job.out.sample_rate, channels=job.out.channels)
-    encoded = audio.encode(converted, job.out.format, bitrate_kbps=job.out.bitrate_kbps)
-    write_atomic(job.path, encoded)
-    write_subtitles(job.path, job.subtitles, starts, [got.subtitles for got in parts])
-    return qa.scan_file(job.path, measure=False).info, hashlib.sha256(encoded).hexdigest()
+    """Check every part, join the PCM (never encoded bytes) with the pauses cut off part
+    edges, convert, encode once, write atomically with its key note, all in blocks; return
+    what the written file measures and its SHA-256. Runs in a worker thread."""
+    from ttsbatch.run.ledger import sha256_file
+
+    inputs = [_assembly_input(job, got) for got in parts]
+    done = _master_to_file(
+        job.path, job.out, PRESETS["none"], inputs, _layout([job], []), note=_note(job), check_qa=False
+    )
+    write_subtitles(job.path, job.subtitles, done.starts_s, [got.subtitles for got in parts])
+    return FileInfo(done.duration_s, done.rate, done.channels, done.frames), sha256_file(job.path)
+
+
+def _note(target: Job | GroupJob, jobs: list[Job] | None = None):
+    """The key note the file is written with (``filekeys``)."""
+    from ttsbatch.run import filekeys
+
+    parts = [p for j in (jobs if jobs is not None else [target]) for p in j.parts]
+    return filekeys.note_for(target.output_key, [p.source_key for p in parts])
 
 
 def write_subtitles(path: Path, fmt: str | None, starts_s: list[float], timings: list[list | None]) -> None:
@@ -93,16 +95,21 @@ def write_subtitles(path: Path, fmt: str | None, starts_s: list[float], timings:
 
 def _assembly_input(job: Job, got_or_path: Fetched | Path):
     """What the assembler reads: a kept file by path (streamed in blocks), or decoded PCM
-    for headerless ``pcm`` sources."""
+    for headerless ``pcm`` sources (one part at most, never a whole line). Each part is
+    checked first (``decode_part``, in blocks): a kept file that went bad on disk raises
+    ``BadAudioError`` and the pipeline forgets it."""
     if isinstance(got_or_path, Fetched):
-        decoded = decode_part(job, got_or_path)
-        return (decoded.samples, decoded.sample_rate)
-    if job.api_format == "pcm":
-        decoded = audio.decode(
-            got_or_path.read_bytes(), "pcm", sample_rate=job.api_sample_rate, channels=job.api_channels
-        )
-        return (decoded.samples, decoded.sample_rate)
-    return got_or_path
+        got = got_or_path
+        decode_part(job, got)
+        if got.path is not None and job.api_format != "pcm":
+            return got.path
+        data = got.data if got.data is not None else got.path.read_bytes()
+    elif job.api_format == "pcm":
+        data = got_or_path.read_bytes()
+    else:
+        return got_or_path
+    decoded = audio.decode(data, job.api_format, sample_rate=job.api_sample_rate, channels=job.api_channels)
+    return (decoded.samples, decoded.sample_rate)
 
 
 def _layout(jobs: list[Job], line_gaps: list[float]) -> tuple[float, list[float], float]:
@@ -127,7 +134,9 @@ def master_file(job: Job, fetched: list[Fetched]) -> tuple[FileInfo, str, dict]:
     from ttsbatch.run.ledger import sha256_file
 
     inputs = [_assembly_input(job, got) for got in fetched]
-    done = _master_to_file(job.path, job.out, PRESETS[job.master], inputs, _layout([job], []))
+    done = _master_to_file(
+        job.path, job.out, PRESETS[job.master], inputs, _layout([job], []), note=_note(job)
+    )
     write_subtitles(job.path, job.subtitles, done.starts_s, [got.subtitles for got in fetched])
     info = FileInfo(done.duration_s, done.rate, done.channels, done.frames)
     return info, sha256_file(job.path), done.qa or {}
@@ -158,7 +167,7 @@ def assemble_group(
             "album": tags.get("album"),
             "chapters": chapter_marks(jobs, head + preset.head_s, durations, gaps, tail + preset.tail_s),
         }
-    done = _master_to_file(group.path, group.out, preset, inputs, layout, file_tags)
+    done = _master_to_file(group.path, group.out, preset, inputs, layout, file_tags, _note(group, jobs))
     write_subtitles(group.path, group.subtitles, done.starts_s, timings or [None] * len(inputs))
     return done, sha256_file(group.path)
 
@@ -170,9 +179,12 @@ def _master_to_file(
     inputs: list,
     layout: tuple[float, list[float], float],
     tags: dict | None = None,
+    note=None,
+    check_qa: bool = True,
 ) -> Assembled:
     """Inputs joined with ``layout``'s (head, gaps, tail) plus the preset's padding,
-    mastered, encoded as ``out`` asks, decoded again to check duration and QA."""
+    mastered, encoded as ``out`` asks, decoded again to check duration (and QA), the key
+    ``note`` written inside before the file is renamed into place."""
     head, gaps, tail = layout
     return assemble_to_file(
         path,
@@ -185,8 +197,9 @@ def _master_to_file(
         preset=preset,
         fmt=out.format,
         bitrate_kbps=out.bitrate_kbps,
-        check_qa=True,
+        check_qa=check_qa,
         tags=tags,
+        note=note,
     )
 
 

@@ -153,7 +153,7 @@ class Session:
                     if self._interrupted:
                         self.pipeline.interrupt()
                     # workers beyond the in-flight cap keep audio work from idling the request slots
-                    result = await self.pipeline.run(self.jobs, workers=s.concurrency * 2)
+                    result = await self.pipeline.run(self.jobs, workers=s.concurrency * 2, groups=self.groups)
                     result.groups = await self.pipeline.assemble_groups(self.groups, result.items, s.tags)
             written = report(result)
             ledger.finish_run(self.pipeline.run_id, json.dumps(written, ensure_ascii=False))
@@ -198,7 +198,12 @@ def dry_run(settings: RunSettings, plan: Plan) -> dict:
     ledger = Ledger.open_existing(settings.out_dir)
     try:
         est = estimate(
-            plan.jobs, ledger, rpm=settings.rpm, concurrency=settings.concurrency, force=settings.force
+            plan.jobs,
+            ledger,
+            rpm=settings.rpm,
+            concurrency=settings.concurrency,
+            force=settings.force,
+            groups=plan.groups,
         )
     finally:
         if ledger is not None:

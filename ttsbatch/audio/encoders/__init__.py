@@ -2,8 +2,11 @@
 
 A format is an ``Encoder``: its name (which is also the file extension, ``--format`` and a
 manifest's output extension), a writer class, the sample rates it can hold, whether it is
-lossy (mastering then measures what the encode does to loudness and peaks) and, if it holds
-tags, a function that writes title, artist, album and chapters into a finished file. Every
+lossy (mastering then measures what the encode does to loudness and peaks), if it holds
+tags, a function that writes title, artist, album and chapters into a finished file, and its
+``KeyNote``: where a finished file keeps a short text that decoders skip (ttsbatch records
+each file's cache key there, so a folder that lost its ledger is re-adopted from the files:
+``write_note`` / ``read_note``). Every
 writer has one interface: ``Writer(target, rate, channels, bitrate_kbps)`` where ``target``
 is a path or a seekable binary file, ``write(block)`` for float32 ``(frames, channels)``
 blocks (clipped at full scale, never wrapped), and ``close()`` to finish the file; used as
@@ -14,7 +17,8 @@ Everything that writes or names output formats reads this registry: ``codecs.enc
 and ``OUTPUT_EXTENSIONS`` (the CLI's ``--format``, the manifest's output names, the planner).
 
 To add a format (AAC in ``.m4b``, say), add ONE module to this folder: it defines its writer
-class and a module-level ``ENCODERS = (Encoder("m4b", M4bWriter, ...),)``. The folder is
+class and a module-level ``ENCODERS = (Encoder("m4b", M4bWriter, ..., note=KeyNote(write, read)),)``
+(for MP4 the note is a freeform ``----`` atom). The folder is
 scanned at import, so nothing else changes (modules are read in name order, which is the
 order of ``OUTPUT_EXTENSIONS``). Files are checked after writing by decoding them with
 libsndfile, so a container it cannot read needs a decoder as well.
@@ -25,6 +29,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
@@ -50,12 +55,24 @@ class Writer(Protocol):
 
 
 @dataclass(frozen=True)
+class KeyNote:
+    """Where a format keeps a short text note (the cache key) in a finished file. ``write``
+    rewrites the file at the path it is given (a temporary file, before it is renamed into
+    place) and must leave the decoded samples exactly as they were; ``read`` returns the note
+    or None, and never raises for a file that holds none."""
+
+    write: Callable[[str | os.PathLike, str], None]
+    read: Callable[[str | os.PathLike], str | None]
+
+
+@dataclass(frozen=True)
 class Encoder:
     extension: str  # the format's name everywhere, and its file extension (no dot)
     writer: Callable[[Target, int, int, int], Writer]  # (target, rate, channels, bitrate_kbps)
     sample_rates: tuple[int, ...] | None = None  # None: any rate
     lossy: bool = False
     tag: Callable[..., None] | None = None  # (path, title=, artist=, album=, chapters=[(t, s, e)])
+    note: KeyNote | None = None  # where the file keeps its cache key
 
     def rate_problem(self, rate: int) -> str | None:
         """Why this format cannot hold ``rate``, or None when it can."""
@@ -82,6 +99,27 @@ def open_writer(fmt: str, target: Target, rate: int, channels: int, bitrate_kbps
     if problem := encoder.rate_problem(rate):
         raise EncoderError(problem)
     return encoder.writer(target, rate, channels, bitrate_kbps)
+
+
+def write_note(fmt: str, path: str | os.PathLike, text: str) -> None:
+    """Record ``text`` in a finished ``fmt`` file (see ``KeyNote``); raises ``EncoderError``
+    for a format that has no place for it."""
+    encoder = get(fmt)
+    if encoder.note is None:
+        raise EncoderError(f"{fmt} files cannot hold a key note")
+    encoder.note.write(path, text)
+
+
+def read_note(path: str | os.PathLike) -> str | None:
+    """The note a file keeps, by its extension's format; None when there is none, the format
+    keeps none, or the file cannot be read."""
+    encoder = ENCODERS.get(os.fspath(path).rsplit(".", 1)[-1].lower())
+    if encoder is None or encoder.note is None:
+        return None
+    try:
+        return encoder.note.read(path)
+    except (OSError, ValueError, IndexError, struct.error):
+        return None
 
 
 def _discover() -> dict[str, Encoder]:

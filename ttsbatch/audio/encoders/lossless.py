@@ -7,7 +7,7 @@ import os
 import numpy as np
 import soundfile as sf
 
-from ttsbatch.audio.encoders import Encoder, Target
+from ttsbatch.audio.encoders import Encoder, KeyNote, Target, notes
 
 
 class SoundFileWriter:
@@ -38,6 +38,6 @@ def _writer(container: str, subtype: str):
 
 
 ENCODERS = (
-    Encoder("wav", _writer("WAV", "PCM_16")),
-    Encoder("flac", _writer("FLAC", "PCM_16")),
+    Encoder("wav", _writer("WAV", "PCM_16"), note=KeyNote(notes.write_wav_note, notes.read_wav_note)),
+    Encoder("flac", _writer("FLAC", "PCM_16"), note=KeyNote(notes.write_flac_note, notes.read_flac_note)),
 )

@@ -30,7 +30,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ttsbatch.audio import id3
-from ttsbatch.audio.encoders import Encoder, EncoderError, Target
+from ttsbatch.audio.encoders import Encoder, EncoderError, KeyNote, Target
 from ttsbatch.audio.pcm import to_s16le
 
 #: LAME's algorithm quality (0 best .. 9 fastest). At 192 kb/s mono the choice makes no
@@ -357,4 +357,20 @@ def _walk_frames(fh: BinaryIO) -> Counter:
     return counts
 
 
-ENCODERS = (Encoder("mp3", Mp3Writer, SAMPLE_RATES, lossy=True, tag=id3.tag_mp3),)
+#: the TXXX frame (its description) that holds the file's cache key
+NOTE_FRAME = "ttsbatch"
+
+
+def _write_note(path: str | os.PathLike, text: str) -> None:
+    id3.set_user_text(path, NOTE_FRAME, text)
+
+
+def _read_note(path: str | os.PathLike) -> str | None:
+    return id3.user_text(path, NOTE_FRAME)
+
+
+ENCODERS = (
+    Encoder(
+        "mp3", Mp3Writer, SAMPLE_RATES, lossy=True, tag=id3.tag_mp3, note=KeyNote(_write_note, _read_note)
+    ),
+)
