@@ -1,0 +1,133 @@
+"""``ttsbatch serve`` says what went wrong with honest HTTP statuses and OpenAI's error
+envelope, whatever MiniMax answered (``base_resp`` codes inside HTTP 200, a hostile upstream
+that echoes the key), and refuses bad requests before anything is paid."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import openai
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.conftest import API_KEY, t2a_requests
+from tests.serve_harness import CLIENT_KEY, ServeThread, serve_thread
+
+AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
+OK_BODY = {"model": "tts-1", "voice": "alloy", "input": "Hello there."}
+
+
+def post(base_url: str, body, **kw) -> httpx.Response:
+    if not isinstance(body, dict):
+        return httpx.post(base_url + "/v1/audio/speech", headers=AUTH, content=body, **kw)
+    return httpx.post(base_url + "/v1/audio/speech", headers=AUTH, json=body, **kw)
+
+
+def envelope(reply: httpx.Response) -> dict:
+    error = reply.json()["error"]
+    assert set(error) >= {"message", "type", "code"}
+    return error
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "reason"),
+    [
+        ("1002", 429, "rate limit"),
+        ("1004", 401, "MiniMax key"),
+        ("2049", 401, "MiniMax key"),
+        ("1008", 402, "balance"),
+        ("2013", 400, "invalid params"),
+        ("1026", 400, "sensitive"),
+    ],
+)
+def test_minimax_codes_become_honest_statuses(server_factory, tmp_path, fault, status, reason):
+    fake = server_factory(faults={fault: 1.0})
+    with serve_thread(fake.base_url, API_KEY, tmp_path / "cache") as serving:
+        reply = post(serving.base_url, OK_BODY)
+    error = envelope(reply)
+    assert reply.status_code == status
+    assert error["code"] == f"minimax_{fault}"
+    assert reason in error["message"]
+    if status == 429:
+        assert int(reply.headers["retry-after"]) >= 1
+    # one attempt: codes that cannot succeed, and rate signals (the client is told to wait), are not retried
+    assert len(t2a_requests(fake)) == 1
+
+
+def test_1002_through_the_sdk_is_a_rate_limit_error(server_factory, tmp_path):
+    fake = server_factory(faults={"1002": 1.0})
+    with serve_thread(fake.base_url, API_KEY, tmp_path / "cache") as serving:
+        sdk = openai.OpenAI(base_url=serving.base_url + "/v1", api_key=CLIENT_KEY, max_retries=0)
+        with pytest.raises(openai.RateLimitError) as caught:
+            sdk.audio.speech.create(model="tts-1", voice="alloy", input="Hello.")
+    assert caught.value.status_code == 429
+    assert caught.value.response.headers["retry-after"]
+
+
+def test_unknown_voice_and_flagged_text_say_why(server, tmp_path):
+    with serve_thread(server.base_url, API_KEY, tmp_path / "cache") as serving:
+        voice = post(serving.base_url, {**OK_BODY, "voice": "No_Such_Voice"})
+        flagged = post(serving.base_url, {**OK_BODY, "input": "This is FORBIDDEN text."})
+    assert (voice.status_code, envelope(voice)["code"]) == (400, "minimax_20132")
+    assert "No_Such_Voice" in envelope(voice)["message"]
+    assert (flagged.status_code, envelope(flagged)["code"]) == (400, "minimax_1026")
+
+
+def test_a_key_echoed_by_the_upstream_is_cut_out(tmp_path):
+    async def echo(request):
+        said = request.headers.get("authorization", "")
+        return JSONResponse({"base_resp": {"status_code": 2013, "status_msg": f"invalid params, you sent {said}"}})
+
+    upstream = Starlette(routes=[Route("/v1/t2a_v2", echo, methods=["POST"])])
+    with ServeThread(upstream) as hostile, serve_thread(hostile.base_url, API_KEY, tmp_path / "c") as serving:
+        reply = post(serving.base_url, OK_BODY)
+    assert reply.status_code == 400
+    assert "you sent Bearer ***" in envelope(reply)["message"]
+    assert API_KEY not in reply.text and API_KEY not in json.dumps(dict(reply.headers))
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "words"),
+    [
+        ({**OK_BODY, "speed": 4.0}, "speed", "0.5 to 2"),
+        ({**OK_BODY, "pitch": 1.5}, "pitch", "whole number"),
+        ({**OK_BODY, "vol": 0}, "vol", "above 0"),
+        ({**OK_BODY, "sample_rate": 48000}, "sample_rate", "one of"),
+        ({**OK_BODY, "emotion": "whisper", "model": "speech-2.8-hd"}, "emotion", "speech-2.8-hd takes"),
+        ({**OK_BODY, "language_boost": "English(UK)"}, "language_boost", "not one MiniMax knows"),
+        ({**OK_BODY, "response_format": "ogg"}, "response_format", "mp3, opus, aac, flac, wav, pcm"),
+        ({**OK_BODY, "model": "speach-2.6-hd"}, "model", "unknown model"),
+        ({**OK_BODY, "pich": 2}, "pich", "unknown field"),
+        ({**OK_BODY, "instructions": "Speak warmly"}, "instructions", "emotion"),
+        ({**OK_BODY, "input": "   "}, "input", "empty"),
+        ({**OK_BODY, "input": "x" * 10_000}, "input", "at most 9999"),
+        ({**OK_BODY, "vol": 2, "extra_body": {"vol": 3}}, "vol", "twice"),
+        ({"model": "tts-1", "input": "Hi"}, "voice", "required"),
+    ],
+)
+def test_bad_requests_are_refused_before_anything_is_sent(server, tmp_path, body, param, words):
+    with serve_thread(server.base_url, API_KEY, tmp_path / "cache") as serving:
+        reply = post(serving.base_url, body)
+    error = envelope(reply)
+    assert reply.status_code == 400
+    assert error["param"] == param
+    assert words in error["message"]
+    assert t2a_requests(server) == []
+
+
+def test_body_cap_bad_json_and_unknown_routes(server, tmp_path):
+    with serve_thread(server.base_url, API_KEY, tmp_path / "cache", max_body_bytes=4096) as serving:
+        big = post(serving.base_url, {**OK_BODY, "input": "y" * 5000})
+        chunked = post(serving.base_url, (b"x" * 1000 for _ in range(10)))  # no Content-Length
+        garbled = post(serving.base_url, b"{not json")
+        nowhere = httpx.get(serving.base_url + "/v1/audio/transcriptions", headers=AUTH)
+        wrong_method = httpx.get(serving.base_url + "/v1/audio/speech", headers=AUTH)
+    assert (big.status_code, envelope(big)["code"]) == (413, "body_too_large")
+    assert (chunked.status_code, envelope(chunked)["code"]) == (413, "body_too_large")
+    assert (garbled.status_code, envelope(garbled)["code"]) == (400, "invalid_json")
+    assert (nowhere.status_code, envelope(nowhere)["code"]) == (404, "http_404")
+    assert (wrong_method.status_code, envelope(wrong_method)["code"]) == (405, "http_405")
+    assert t2a_requests(server) == []
