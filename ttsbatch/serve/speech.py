@@ -6,6 +6,7 @@ here and a manifest line with the same text, voice and settings share one paid r
 clients and restarts. Clients asking for the same sound at the same time share one payment:
 the first one's request becomes a task the others await (shielded, so a client hanging up
 never throws away a reply that is being paid for; it lands in the ledger either way).
+Encoded answers are also kept in memory, so a repeated request skips decoding and encoding.
 
 Every attempt is paced by the one limiter all clients share and journaled before it is sent,
 as the pipeline journals its own. A rate signal is not retried here (the client gets a 429
