@@ -79,7 +79,9 @@ def test_unknown_voice_and_flagged_text_say_why(server, tmp_path):
 def test_a_key_echoed_by_the_upstream_is_cut_out(tmp_path):
     async def echo(request):
         said = request.headers.get("authorization", "")
-        return JSONResponse({"base_resp": {"status_code": 2013, "status_msg": f"invalid params, you sent {said}"}})
+        return JSONResponse(
+            {"base_resp": {"status_code": 2013, "status_msg": f"invalid params, you sent {said}"}}
+        )
 
     upstream = Starlette(routes=[Route("/v1/t2a_v2", echo, methods=["POST"])])
     with ServeThread(upstream) as hostile, serve_thread(hostile.base_url, API_KEY, tmp_path / "c") as serving:
@@ -131,3 +133,24 @@ def test_body_cap_bad_json_and_unknown_routes(server, tmp_path):
     assert (nowhere.status_code, envelope(nowhere)["code"]) == (404, "http_404")
     assert (wrong_method.status_code, envelope(wrong_method)["code"]) == (405, "http_405")
     assert t2a_requests(server) == []
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "says"),
+    [
+        ({"MINIMAX_API_KEY": API_KEY}, ["--key", API_KEY], "must not be the MiniMax key"),
+        ({"MINIMAX_API_KEY": ""}, ["--key", CLIENT_KEY], "no API key"),
+        ({"MINIMAX_API_KEY": API_KEY}, ["--key", " "], "--key is empty"),
+    ],
+)
+def test_serve_refuses_to_start_on_bad_keys(env, args, says):
+    from click.testing import CliRunner
+
+    from ttsbatch.cli.main import main
+
+    result = CliRunner().invoke(
+        main, ["serve", "--port", "0", *args], env={"TTSBATCH_SERVE_KEY": None, **env}
+    )
+    assert result.exit_code == 2
+    assert says in result.stderr
+    assert API_KEY not in result.stderr + result.stdout
