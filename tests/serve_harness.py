@@ -1,4 +1,4 @@
-"""``ttsbatch serve`` for tests and benchmarks, on loopback: in a thread (uvicorn serving the
+"""``ttsbatch serve`` for tests (a helper module, not a test module), on loopback: in a thread (uvicorn serving the
 real app over real HTTP, fast to start) or as the real ``ttsbatch serve`` process (for
 restarts, the process's own log and command line)."""
 

@@ -17,9 +17,8 @@ import numpy as np
 import openai
 import pytest
 import soundfile as sf
-
-from tests.conftest import API_KEY, assert_no_secret, t2a_requests
-from tests.serve_harness import CLIENT_KEY, ServeProcess, serve_thread
+from conftest import API_KEY, assert_no_secret, t2a_requests
+from serve_harness import CLIENT_KEY, ServeProcess, serve_thread
 
 TEXT = "The quick brown fox jumps over the lazy dog, twice."
 

@@ -9,12 +9,11 @@ import json
 import httpx
 import openai
 import pytest
+from conftest import API_KEY, t2a_requests
+from serve_harness import CLIENT_KEY, ServeThread, serve_thread
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
-from tests.conftest import API_KEY, t2a_requests
-from tests.serve_harness import CLIENT_KEY, ServeThread, serve_thread
 
 AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 OK_BODY = {"model": "tts-1", "voice": "alloy", "input": "Hello there."}

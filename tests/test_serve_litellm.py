@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
-from tests.conftest import API_KEY, assert_no_secret, t2a_requests
-from tests.serve_harness import CLIENT_KEY, serve_thread
+from conftest import API_KEY, assert_no_secret, t2a_requests
+from serve_harness import CLIENT_KEY, serve_thread
 
 LITELLM_PYTHON = Path(os.environ.get("TTSBATCH_LITELLM_VENV", "/opt/litellm-venv")) / "bin" / "python"
 
