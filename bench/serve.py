@@ -8,7 +8,9 @@ One fake server (its own process, 300 ms latency) sits behind both gateways:
 
 Each scenario sends a bounded number of ``POST /v1/audio/speech`` requests (mp3) from C
 concurrent loopback clients and prints requests per second, latency percentiles, how many
-requests reached the fake (what was paid) and the gateway's CPU per request:
+requests reached the fake (what was paid) and the CPU per request of the gateway and of the
+fake (which synthesises and encodes real audio for every paid call: on misses it is often the
+bottleneck of both gateways on a small machine):
 
     hits     the same request again and again (after one warm-up): ttsbatch answers from its
              ledger; LiteLLM has no speech cache, so each is a paid call
@@ -155,9 +157,10 @@ def scenario(gateway: Gateway, fake: FakeProcess, kind: str, n: int, concurrency
     else:
         bodies = [body(f"Line {i} of the {tag} misses, a sentence of ordinary length.") for i in range(n)]
     fake.reset_log()
-    cpu_before = gateway.cpu_s()
+    cpu_before, fake_before = gateway.cpu_s(), fake.cpu_s() or 0.0
     wall, latencies, failures = asyncio.run(load(gateway.url, bodies, concurrency))
     cpu = gateway.cpu_s() - cpu_before
+    fake_cpu = (fake.cpu_s() or 0.0) - fake_before
     paid = len(fake.t2a_log())
     quantiles = statistics.quantiles(latencies, n=20)
     return [
@@ -170,6 +173,7 @@ def scenario(gateway: Gateway, fake: FakeProcess, kind: str, n: int, concurrency
         paid,
         failures,
         f"{cpu / n * 1000:.1f}",
+        f"{fake_cpu / n * 1000:.1f}",
     ]
 
 
@@ -191,7 +195,7 @@ def main() -> int:
         if LITELLM.exists():
             starters.append(("LiteLLM proxy", start_litellm))
         else:
-            rows.append(["LiteLLM proxy", f"not installed at {LITELLM}", *[""] * 7])
+            rows.append(["LiteLLM proxy", f"not installed at {LITELLM}", *[""] * 8])
         for name, start in starters:
             print(f"starting {name} ...", file=sys.stderr)
             gateway = start(fake.base_url, work)
@@ -206,7 +210,18 @@ def main() -> int:
     )
     print(
         table(
-            ["gateway", "requests", "n", "req/s", "p50 ms", "p95 ms", "paid calls", "failed", "CPU ms/req"],
+            [
+                "gateway",
+                "requests",
+                "n",
+                "req/s",
+                "p50 ms",
+                "p95 ms",
+                "paid calls",
+                "failed",
+                "CPU ms/req",
+                "fake CPU ms/req",
+            ],
             rows,
         )
     )

@@ -46,7 +46,6 @@ def serving(server, tmp_path):
         yield running
 
 
-@pytest.mark.slow
 def test_every_format_decodes_to_the_same_speech_paid_once(serving, server):
     sdk = client(serving.base_url)
     measured = {}
@@ -66,7 +65,6 @@ def test_every_format_decodes_to_the_same_speech_paid_once(serving, server):
     assert t2a_requests(server)[0]["body"]["audio_setting"]["format"] == "flac"
 
 
-@pytest.mark.slow
 def test_streaming_response_and_headers(serving, server):
     with client(serving.base_url).audio.speech.with_streaming_response.create(
         model="tts-1-hd", voice="nova", input=TEXT, response_format="mp3"
