@@ -153,3 +153,12 @@ def test_serve_refuses_to_start_on_bad_keys(env, args, says):
     assert result.exit_code == 2
     assert says in result.stderr
     assert API_KEY not in result.stderr + result.stdout
+
+
+def test_upstream_5xx_is_retried_briefly_then_502(server_factory, tmp_path):
+    fake = server_factory(faults={"http500": 1.0})
+    with serve_thread(fake.base_url, API_KEY, tmp_path / "cache") as serving:
+        reply = post(serving.base_url, OK_BODY)
+    assert reply.status_code == 502
+    assert envelope(reply)["type"] == "upstream_error"
+    assert len(t2a_requests(fake)) == 3  # the first try and two retries, then the client is told
