@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import re
 import subprocess
@@ -15,6 +16,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
+import numpy as np
+import soundfile as sf
 import uvicorn
 
 from ttsbatch.backends.minimax_native import MiniMaxNative
@@ -114,3 +118,16 @@ class ServeProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def decoded_seconds(data: bytes, fmt: str, rate: int = 24000) -> tuple[float, int]:
+    """Duration and sample rate, measured by decoding (pcm is OpenAI's headerless s16le)."""
+    if fmt == "pcm":
+        return len(np.frombuffer(data, "<i2")) / rate, rate
+    if fmt in ("opus", "aac"):
+        with av.open(io.BytesIO(data)) as container:
+            frames = list(container.decode(audio=0))
+        return sum(f.samples for f in frames) / frames[0].sample_rate, frames[0].sample_rate
+    samples, got_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    assert np.abs(samples).max() > 0.01, "silent audio"
+    return len(samples) / got_rate, got_rate

@@ -8,36 +8,19 @@ process and read its log.
 from __future__ import annotations
 
 import concurrent.futures
-import io
 import json
 
-import av
 import httpx
-import numpy as np
 import openai
 import pytest
-import soundfile as sf
 from conftest import API_KEY, assert_no_secret, t2a_requests
-from serve_harness import CLIENT_KEY, ServeProcess, serve_thread
+from serve_harness import CLIENT_KEY, ServeProcess, decoded_seconds, serve_thread
 
 TEXT = "The quick brown fox jumps over the lazy dog, twice."
 
 
 def client(base_url: str, key: str = CLIENT_KEY) -> openai.OpenAI:
     return openai.OpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0)
-
-
-def decoded_seconds(data: bytes, fmt: str, rate: int = 24000) -> tuple[float, int]:
-    """Duration and sample rate, measured by decoding (pcm is OpenAI's headerless s16le)."""
-    if fmt == "pcm":
-        return len(np.frombuffer(data, "<i2")) / rate, rate
-    if fmt in ("opus", "aac"):
-        with av.open(io.BytesIO(data)) as container:
-            frames = list(container.decode(audio=0))
-        return sum(f.samples for f in frames) / frames[0].sample_rate, frames[0].sample_rate
-    samples, got_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    assert np.abs(samples).max() > 0.01, "silent audio"
-    return len(samples) / got_rate, got_rate
 
 
 @pytest.fixture
@@ -132,7 +115,9 @@ def test_cache_survives_a_restart_and_no_key_leaks(server, tmp_path):
             )
             assert reply.status_code == 200
             seen.append(reply)
-            wrong = httpx.post(proc.base_url + "/v1/audio/speech", headers={"Authorization": f"Bearer {API_KEY}"})
+            wrong = httpx.post(
+                proc.base_url + "/v1/audio/speech", headers={"Authorization": f"Bearer {API_KEY}"}
+            )
             bad = httpx.post(
                 proc.base_url + "/v1/audio/speech",
                 headers={"Authorization": f"Bearer {CLIENT_KEY}"},
@@ -142,7 +127,10 @@ def test_cache_survives_a_restart_and_no_key_leaks(server, tmp_path):
             seen += [wrong, bad]
     assert [r.headers["x-ttsbatch-cache"] for r in seen[::3]] == ["miss", "hit"]
     assert seen[0].content == seen[3].content
-    assert len([r for r in t2a_requests(server) if r["body"]["voice_setting"]["voice_id"] == "male-qn-badao"]) == 1
+    assert (
+        len([r for r in t2a_requests(server) if r["body"]["voice_setting"]["voice_id"] == "male-qn-badao"])
+        == 1
+    )
     logs = [(tmp_path / f"serve{n}.log").read_text() for n in (1, 2)]
     assert "POST /v1/audio/speech 200" in logs[0] and "cache=hit" in logs[1]
     texts = [r.text if r.status_code != 200 else "" for r in seen]
