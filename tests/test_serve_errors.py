@@ -19,10 +19,11 @@ AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 OK_BODY = {"model": "tts-1", "voice": "alloy", "input": "Hello there."}
 
 
-def post(base_url: str, body, **kw) -> httpx.Response:
+def post(base_url: str, body, headers: dict | None = None) -> httpx.Response:
+    headers = {**AUTH, **(headers or {})}
     if not isinstance(body, dict):
-        return httpx.post(base_url + "/v1/audio/speech", headers=AUTH, content=body, **kw)
-    return httpx.post(base_url + "/v1/audio/speech", headers=AUTH, json=body, **kw)
+        return httpx.post(base_url + "/v1/audio/speech", headers=headers, content=body)
+    return httpx.post(base_url + "/v1/audio/speech", headers=headers, json=body)
 
 
 def envelope(reply: httpx.Response) -> dict:
@@ -162,3 +163,20 @@ def test_upstream_5xx_is_retried_briefly_then_502(server_factory, tmp_path):
     assert reply.status_code == 502
     assert envelope(reply)["type"] == "upstream_error"
     assert len(t2a_requests(fake)) == 3  # the first try and two retries, then the client is told
+
+
+def test_cors_only_for_the_origins_given(server, tmp_path):
+    page = "http://localhost:3000"
+    preflight = {
+        "Origin": page,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization",
+    }
+    with serve_thread(server.base_url, API_KEY, tmp_path / "a", cors_origins=(page,)) as serving:
+        allowed = httpx.options(serving.base_url + "/v1/audio/speech", headers=preflight)
+        spoken = post(serving.base_url, OK_BODY, headers={"Origin": page})
+    with serve_thread(server.base_url, API_KEY, tmp_path / "b") as serving:
+        closed = httpx.options(serving.base_url + "/v1/audio/speech", headers=preflight)
+    assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == page
+    assert "x-ttsbatch-cost-usd" in spoken.headers["access-control-expose-headers"]
+    assert "access-control-allow-origin" not in closed.headers

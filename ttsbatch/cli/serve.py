@@ -59,9 +59,16 @@ from ttsbatch.serve.server import client_key, default_cache_dir, run
     type=click.FloatRange(min=1),
     help="Seconds to wait for MiniMax.",
 )
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="A browser origin allowed to call, e.g. http://localhost:3000 (repeatable; * for any).",
+)
 @target_options()
 def serve_command(
-    host, port, key, rpm, concurrency, model, cache_dir, timeout, api_base, region, offline
+    host, port, key, rpm, concurrency, model, cache_dir, timeout, cors_origins, api_base, region, offline
 ) -> None:
     """An OpenAI-compatible speech endpoint (POST /v1/audio/speech) in front of MiniMax.
 
@@ -76,6 +83,7 @@ def serve_command(
                 concurrency=concurrency,
                 model=model,
                 upstream_key=api.api_key,
+                cors_origins=tuple(cors_origins),
             )
             backend = MiniMaxNative(api, timeout=timeout, max_connections=concurrency)
             run(settings, backend, host=host, port=port, announce_key=made_up)

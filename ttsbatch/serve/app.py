@@ -22,6 +22,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -40,6 +41,18 @@ MAX_BODY_BYTES = 256 * 1024
 
 access_log = logging.getLogger("ttsbatch.serve.access")
 
+#: what a browser page may read of an answer (CORS hides other headers from scripts)
+EXPOSED_HEADERS = [
+    "x-ttsbatch-cost-usd",
+    "x-ttsbatch-billed-characters",
+    "x-ttsbatch-cache",
+    "x-ttsbatch-trace-id",
+    "x-ttsbatch-duration-s",
+    "x-ttsbatch-model",
+    "x-request-id",
+    "retry-after",
+]
+
 
 @dataclass(frozen=True)
 class ServeSettings:
@@ -51,6 +64,8 @@ class ServeSettings:
     #: the MiniMax key, only so that an echo of it can be cut out of a message
     upstream_key: Secret = Secret("")
     max_body_bytes: int = MAX_BODY_BYTES
+    #: browser origins allowed to call (CORS); none by default: most clients are not browsers
+    cors_origins: tuple[str, ...] = ()
 
 
 def create_app(settings: ServeSettings, backend: SpeechBackend) -> Starlette:
@@ -119,6 +134,15 @@ def create_app(settings: ServeSettings, backend: SpeechBackend) -> Starlette:
         lifespan=lifespan,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _crash},
     )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type"],
+            expose_headers=EXPOSED_HEADERS,
+            max_age=600,
+        )
     return AccessLog(app)
 
 
