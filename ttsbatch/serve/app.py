@@ -76,11 +76,12 @@ def create_app(settings: ServeSettings, backend: SpeechBackend) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         ledger = Ledger(settings.cache_dir)
         limiter = RateLimiter(settings.rpm, settings.concurrency)
-        state["service"] = SpeechService(backend, limiter, ledger)
+        service = state["service"] = SpeechService(backend, limiter, ledger)
         state["limiter"] = limiter
         try:
             async with backend:
                 yield
+                await service.drain()
         finally:
             ledger.close()
 

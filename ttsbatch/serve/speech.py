@@ -93,6 +93,11 @@ class SpeechService:
         self._encoded_bytes = 0
         self.ledger.start_run(self.run_id)
 
+    async def drain(self) -> None:
+        """Wait for payments in flight (their clients may have left): at shutdown, what is
+        being paid for still lands in the ledger before it closes."""
+        await asyncio.gather(*self._paying.values(), return_exceptions=True)
+
     def key_for(self, order: SpeechOrder) -> str:
         return source_key(self.backend.source_identity(order.request))
 
