@@ -152,3 +152,17 @@ def test_wrong_or_missing_client_key_is_401_and_sends_nothing(serving, server):
 def test_models_are_listed(serving):
     ids = [m.id for m in client(serving.base_url).models.list()]
     assert {"tts-1", "tts-1-hd", "gpt-4o-mini-tts", "speech-2.8-hd"} <= set(ids)
+
+
+def test_a_client_that_hangs_up_does_not_waste_the_payment(server_factory, tmp_path):
+    fake = server_factory(latency_ms=800)
+    body = {"model": "tts-1", "voice": "shimmer", "input": TEXT}
+    with serve_thread(fake.base_url, API_KEY, tmp_path / "cache") as serving:
+        url = serving.base_url + "/v1/audio/speech"
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url, headers={"Authorization": f"Bearer {CLIENT_KEY}"}, json=body, timeout=0.2)
+        again = httpx.post(url, headers={"Authorization": f"Bearer {CLIENT_KEY}"}, json=body, timeout=10)
+    assert again.status_code == 200
+    assert again.headers["x-ttsbatch-cache"] in ("shared", "hit")
+    assert float(again.headers["x-ttsbatch-cost-usd"]) == 0
+    assert len(t2a_requests(fake)) == 1
