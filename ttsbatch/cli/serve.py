@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from ttsbatch.backends.minimax_native import MiniMaxNative
+from ttsbatch.cli.exits import fail
 from ttsbatch.cli.options import api_target, target_options
 from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.minimax import catalog
@@ -88,7 +88,6 @@ def serve_command(
             backend = MiniMaxNative(api, timeout=timeout, max_connections=concurrency)
             run(settings, backend, host=host, port=port, announce_key=made_up)
     except UsageError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(ExitCode.USAGE)
+        fail(str(exc))
     except KeyboardInterrupt:
-        sys.exit(ExitCode.INTERRUPTED)
+        raise SystemExit(ExitCode.INTERRUPTED) from None
