@@ -26,7 +26,8 @@ ALLOWED = {
     "run": {"manifest", "audio", "minimax", "backends"},
     "reports": {"run.results"},
     "fake": {"minimax", "audio"},
-    "cli": {"api", "run", "script", "reports", "manifest", "minimax", "audio", "fake", "backends"},
+    "cli": {"api", "run", "script", "reports", "manifest", "minimax", "audio", "fake", "backends", "serve"},
+    "serve": {"run", "minimax", "audio", "backends"},
     "api": {"run", "reports", "manifest", "minimax", "audio", "backends"},
 }
 

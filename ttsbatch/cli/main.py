@@ -18,6 +18,7 @@ from ttsbatch.cli.podcast import podcast_command
 from ttsbatch.cli.report import report_command
 from ttsbatch.cli.run import estimate_command, run_command
 from ttsbatch.cli.script import script_command
+from ttsbatch.cli.serve import serve_command
 from ttsbatch.cli.voices import voices_command
 from ttsbatch.fake.cli import fake_server_command
 from ttsbatch.run import config_file
@@ -54,6 +55,7 @@ for command in (
     config_command,
     fake_server_command,
     script_command,
+    serve_command,
 ):
     main.add_command(command)
 
