@@ -19,6 +19,7 @@ from ttsbatch.minimax import errors
 AUTH_ADVICE = (
     "check MINIMAX_API_KEY; a key works only on its own region's host: try --region cn or --region global"
 )
+GATEWAY_AUTH_ADVICE = "check TTSBATCH_GATEWAY_KEY: the gateway refused the key it was given"
 _ANY_TAG = re.compile(r"<[^>]+>")
 #: a host that does not answer the connection in this long will not answer it at all
 MAX_CONNECT_S = 15.0
@@ -87,6 +88,20 @@ def retry_after(response: httpx.Response) -> float | None:
     return None
 
 
+#: LiteLLM's proxy says what each reply cost (its own price list) in this header
+GATEWAY_COST_HEADER = "x-litellm-response-cost"
+
+
+def reported_cost(response: httpx.Response) -> float | None:
+    """A gateway's cost for this reply in USD, or None when it sent none (or garbage)."""
+    value = response.headers.get(GATEWAY_COST_HEADER)
+    try:
+        cost = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return cost if cost is not None and cost >= 0 and cost == cost and cost != float("inf") else None
+
+
 def error_envelope(body) -> tuple[str | None, str | None, dict | None]:
     """``(message, type, base_resp)`` from an OpenAI or Anthropic error envelope."""
     if not isinstance(body, dict):
@@ -117,7 +132,9 @@ def _describe(content: bytes) -> tuple[str | None, str | None]:
     return message, etype
 
 
-def http_error(response: httpx.Response, content: bytes) -> errors.MiniMaxError:
+def http_error(
+    response: httpx.Response, content: bytes, *, auth_advice: str = AUTH_ADVICE
+) -> errors.MiniMaxError:
     """A non-200 answer. Gateways in front of MiniMax (and the chat endpoints themselves)
     speak real HTTP codes: 429 is a rate signal, 5xx/408 are worth another try, 401/403/404
     stop the run (nothing else can succeed), any other 4xx fails the line."""
@@ -134,7 +151,7 @@ def http_error(response: httpx.Response, content: bytes) -> errors.MiniMaxError:
     if status >= 500 or status == 408:
         return errors.RetryableError(text, **kw)
     if status == 401:
-        return errors.RunError(text, advice=AUTH_ADVICE, **kw)
+        return errors.RunError(text, advice=auth_advice, **kw)
     if status == 403:
         return errors.RunError(
             text, advice="the key may not use this model, or the account is out of balance", **kw
