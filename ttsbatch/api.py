@@ -107,7 +107,10 @@ def prepare(
         raise UsageError(f"--report-format must be one of {', '.join(REPORT_FORMATS)}, got {unknown[0]!r}")
     if path is not None and not path.is_file():
         raise UsageError(f"{manifest}: no such manifest file")
-    return PlannedRun(run, runner.plan(run, lines))
+    planned = PlannedRun(run, runner.plan(run, lines))
+    for warning in planned.plan.warnings:  # said once, before anything is sent
+        print(f"warning: {warning}", file=sys.stderr)
+    return planned
 
 
 def service(api_base: str | None = None, region: str | None = None, api_key: str | None = None) -> ApiConfig:

@@ -134,9 +134,12 @@ def unknown_model_warning(name: str, kind: str) -> str | None:
     if known is not None or (kind, name) in _warned:
         return None
     _warned.add((kind, name))
+    names = list(CHAT_MODELS if kind == "text" else SPEECH_MODELS)
+    close = [n for n in names if n.lower() == model_base_name(name).lower()]
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
     return (
-        f"{kind} model {name!r} is not in ttsbatch's catalog: it is sent as given, "
-        "and its cost is reported as unknown"
+        f"{kind} model {name!r} is not in ttsbatch's catalog{hint}: it is sent as given; "
+        "its cost is the gateway's figure when one comes back, else reported as unknown"
     )
 
 

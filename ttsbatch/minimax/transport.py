@@ -163,6 +163,39 @@ def http_error(
     return errors.LineError(text, **kw)
 
 
+#: LiteLLM's proxy without a database knows only its master key: any other key gets a 400
+#: of this type (with a database, a wrong key is a 401)
+GATEWAY_UNKNOWN_KEY_TYPE = "no_db_connection"
+#: what LiteLLM says when MiniMax answered with only ``base_resp`` (an error it did not read)
+HIDDEN_CODE_MARK = "No audio data in MiniMax response"
+HIDDEN_CODE_NOTE = (
+    "the gateway hid the service's code (MiniMax answered with base_resp only: "
+    "a rate limit, a refused upstream key or another error)"
+)
+
+
+def gateway_error(response: httpx.Response, content: bytes) -> errors.MiniMaxError:
+    """A non-200 answer from an OpenAI-compatible gateway: ``http_error``'s map with the
+    gateway's key in the advice, plus what LiteLLM's proxy says in its own words: a key it
+    cannot check stops the run; a MiniMax error it did not read is retried like a 5xx, under
+    its own pseudo-code, and named as hidden."""
+    exc = http_error(response, content, auth_advice=GATEWAY_AUTH_ADVICE)
+    _, etype = _describe(content)
+    if etype == GATEWAY_UNKNOWN_KEY_TYPE:
+        return errors.RunError(
+            exc.message, code=exc.code, http_status=exc.http_status, trace_id=exc.trace_id,
+            advice=GATEWAY_AUTH_ADVICE + " (this proxy has no key database: only its master key works)",
+        )  # fmt: skip
+    if response.status_code >= 500 and HIDDEN_CODE_MARK in content.decode("utf-8", "replace"):
+        return errors.RetryableError(
+            f"HTTP {response.status_code} from {response.request.url.path}: {HIDDEN_CODE_NOTE}",
+            code=errors.GATEWAY_HID_CODE,
+            trace_id=exc.trace_id,
+            http_status=response.status_code,
+        )
+    return exc
+
+
 def base_resp_error(
     body: dict, trace_id: str | None, *, required: bool = False, retry_after: float | None = None
 ) -> errors.MiniMaxError | None:

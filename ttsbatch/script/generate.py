@@ -36,10 +36,15 @@ def money(cost: float | None) -> str:
 
 
 def reply_cost(reply: ChatReply, model: str) -> float | None:
-    """The gateway's figure when it sent one, else the reply's tokens at the catalog's price."""
+    """The gateway's figure when it sent one, else the reply's tokens at the catalog's price
+    of the model asked for or, when that name is a gateway's own, of the model that answered."""
     if reply.reported_cost_usd is not None:
         return reply.reported_cost_usd
-    return reply.usage.cost_usd(model)
+    for name in (model, reply.served_model, reply.model):
+        cost = reply.usage.cost_usd(name) if name else None
+        if cost is not None:
+            return cost
+    return None
 
 
 def total_cost(costs: list[float | None]) -> float | None:

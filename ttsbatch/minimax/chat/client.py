@@ -23,9 +23,8 @@ from ttsbatch.minimax.chat.reply import ChatReply
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.minimax.retry import RetryPolicy, retrying
 from ttsbatch.minimax.transport import (
-    AUTH_ADVICE,
-    GATEWAY_AUTH_ADVICE,
     bad_reply,
+    gateway_error,
     http_client,
     http_error,
     read_capped,
@@ -33,6 +32,8 @@ from ttsbatch.minimax.transport import (
     transport_errors,
 )
 
+#: LiteLLM's proxy names the model it routed a request to (its ``litellm_params.model``)
+SERVED_MODEL_HEADER = "x-litellm-model-name"
 #: a non-streamed reply larger than this is refused (a 204,800-token context is ~1 MB of text)
 MAX_REPLY_BYTES = 32 * 1024 * 1024
 
@@ -159,13 +160,14 @@ class ChatClient:
         with transport_errors(self.timeout):
             async with self._http.stream("POST", self.path, json=body, headers=headers) as response:
                 if response.status_code != 200:
-                    advice = GATEWAY_AUTH_ADVICE if self.gateway else AUTH_ADVICE
-                    raise http_error(response, await response.aread(), auth_advice=advice)
+                    content = await response.aread()
+                    raise gateway_error(response, content) if self.gateway else http_error(response, content)
                 trace = response.headers.get("trace-id")
                 cost = reported_cost(response)
                 if body["stream"] and "text/event-stream" in response.headers.get("content-type", ""):
                     reply = await self.protocol.read_stream(response, trace)
                     reply.reported_cost_usd = cost
+                    reply.served_model = response.headers.get(SERVED_MODEL_HEADER)
                     return reply
                 # not a stream (also: an error answered as plain JSON to a stream request)
                 content = await read_capped(response, MAX_REPLY_BYTES, trace)
@@ -177,4 +179,5 @@ class ChatClient:
             raise bad_reply(f"reply from {self.path} is not a JSON object", trace)
         reply = self.protocol.parse(parsed, trace)
         reply.reported_cost_usd = cost
+        reply.served_model = response.headers.get(SERVED_MODEL_HEADER)
         return reply

@@ -70,6 +70,8 @@ class ChatReply:
     endpoint: str
     #: what a gateway said this reply cost (LiteLLM's ``x-litellm-response-cost``), if it did
     reported_cost_usd: float | None = None
+    #: the model a gateway says it routed to (LiteLLM's ``x-litellm-model-name``), if it did
+    served_model: str | None = None
 
 
 def split_thinking(content: str) -> tuple[str, str]:
