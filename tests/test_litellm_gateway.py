@@ -143,7 +143,9 @@ def test_render_through_the_proxy(proxy, fakes, tmp_path):
 def test_a_hidden_1002_is_retried_and_named(proxy, fakes, tmp_path):
     """LiteLLM turns MiniMax's 1002 into a 500 "No audio data"; the run retries it."""
     manifest = write_manifest(tmp_path / "m.jsonl", LINES[:1])
-    code, stderr, report = render(manifest, tmp_path / "a", proxy.base_url, proxy.master_key, "--model", "tts-flaky")
+    code, stderr, report = render(
+        manifest, tmp_path / "a", proxy.base_url, proxy.master_key, "--model", "tts-flaky"
+    )
     assert code == 0, stderr
     codes = [e["status_code"] for e in t2a_requests(fakes["flaky"])]
     assert codes[0] == 1002 and codes[-1] == 0
@@ -152,7 +154,14 @@ def test_a_hidden_1002_is_retried_and_named(proxy, fakes, tmp_path):
 
     # always refused: bounded retries, then the line fails and says why
     code, stderr, report = render(
-        manifest, tmp_path / "b", proxy.base_url, proxy.master_key, "--model", "tts-limited", "--max-retries", "2"
+        manifest,
+        tmp_path / "b",
+        proxy.base_url,
+        proxy.master_key,
+        "--model",
+        "tts-limited",
+        "--max-retries",
+        "2",
     )
     assert code == 1, stderr
     (item,) = report["items"]
@@ -284,7 +293,9 @@ def standin():
 
 def test_no_cost_header_means_an_estimate_or_unknown(standin, tmp_path):
     manifest = write_manifest(tmp_path / "m.jsonl", LINES[:1])
-    code, stderr, report = render(manifest, tmp_path / "a", standin["base_url"], "gw-key", "--model", "speech-2.6-hd")
+    code, stderr, report = render(
+        manifest, tmp_path / "a", standin["base_url"], "gw-key", "--model", "speech-2.6-hd"
+    )
     assert code == 0, stderr
     (item,) = report["items"]
     chars = catalog.billed_characters(LINES[0]["text"])
@@ -295,7 +306,9 @@ def test_no_cost_header_means_an_estimate_or_unknown(standin, tmp_path):
         "input": LINES[0]["text"], "voice": "English_Graceful_Lady", "response_format": "flac",
     }  # fmt: skip
 
-    code, stderr, report = render(manifest, tmp_path / "b", standin["base_url"], "gw-key", "--model", "my-tts")
+    code, stderr, report = render(
+        manifest, tmp_path / "b", standin["base_url"], "gw-key", "--model", "my-tts"
+    )
     assert code == 0, stderr
     (item,) = report["items"]
     assert item["cost_usd"] is None and item["cost_basis"] == "unknown"
@@ -321,14 +334,25 @@ def test_429_slows_down_and_400_fails_the_line(standin, tmp_path):
             (200, {"content-type": "audio/flac", "x-litellm-response-cost": "0.0042"}, tone_flac()),
         ],
         rows[1]["text"]: [
-            (400, {"content-type": "application/json"}, b'{"error": {"message": "bad voice", "type": "invalid"}}')
+            (
+                400,
+                {"content-type": "application/json"},
+                b'{"error": {"message": "bad voice", "type": "invalid"}}',
+            )
         ],
     }
     code, stderr, report = render(
-        write_manifest(tmp_path / "m.jsonl", rows), tmp_path / "a", standin["base_url"], "k", "--concurrency", "1"
+        write_manifest(tmp_path / "m.jsonl", rows),
+        tmp_path / "a",
+        standin["base_url"],
+        "k",
+        "--concurrency",
+        "1",
     )
     assert code == 1, stderr
     first, second = report["items"]
     assert (first["status"], first["attempts"], first["cost_usd"]) == ("ok", 2, 0.0042)
-    assert second["status"] == "failed" and second["attempts"] == 1 and "bad voice" in second["error"]["message"]
+    assert (
+        second["status"] == "failed" and second["attempts"] == 1 and "bad voice" in second["error"]["message"]
+    )
     assert report["totals"]["rate_slowdowns"] >= 1
