@@ -356,3 +356,18 @@ def test_429_slows_down_and_400_fails_the_line(standin, tmp_path):
         second["status"] == "failed" and second["attempts"] == 1 and "bad voice" in second["error"]["message"]
     )
     assert report["totals"]["rate_slowdowns"] >= 1
+
+
+def test_the_backend_is_a_config_key_too(standin, tmp_path, monkeypatch):
+    (tmp_path / "ttsbatch.toml").write_text(f'backend = "openai"\napi_base = "{standin["base_url"]}"\n')
+    monkeypatch.chdir(tmp_path)
+    manifest = write_manifest(tmp_path / "m.jsonl", LINES[:1])
+    code, stderr = ttsbatch(
+        "run", str(manifest), "--out", str(tmp_path / "o"), "--rpm", "60000", key="cfg-key"
+    )
+    assert code == 0, stderr
+    assert [s["auth"] for s in standin["seen"]] == ["Bearer cfg-key"]
+    shown = CliRunner().invoke(main, ["config"]).stdout
+    assert any(
+        line.split()[:2] == ["--backend", "openai"] and "(file)" in line for line in shown.splitlines()
+    )
