@@ -371,3 +371,19 @@ def test_the_backend_is_a_config_key_too(standin, tmp_path, monkeypatch):
     assert any(
         line.split()[:2] == ["--backend", "openai"] and "(file)" in line for line in shown.splitlines()
     )
+
+
+def test_the_python_api_renders_through_a_gateway(standin, tmp_path):
+    import ttsbatch
+
+    manifest = write_manifest(tmp_path / "m.jsonl", LINES[:1])
+    result = ttsbatch.render(
+        manifest,
+        out_dir=tmp_path / "o",
+        backend="openai",
+        api_base=standin["base_url"],
+        api_key="py-key",
+        rpm=60000,
+    )
+    assert result.exit_code == 0 and result.items[0]["cost_basis"] == "estimated"
+    assert [s["auth"] for s in standin["seen"]] == ["Bearer py-key"]

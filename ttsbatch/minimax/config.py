@@ -88,11 +88,13 @@ def resolve_api_key(env: dict | None = None) -> Secret:
     return Secret(key)
 
 
-def resolve_gateway(api_base: str | None, env: dict | None = None) -> ApiConfig:
+def resolve_gateway(api_base: str | None, env: dict | None = None, api_key: str | None = None) -> ApiConfig:
     """``--backend openai``: the gateway's host (``--api-base``, else TTSBATCH_GATEWAY_BASE;
-    there is no default) and its key (TTSBATCH_GATEWAY_KEY). Raises UsageError before
-    anything is sent."""
+    there is no default) and its key (``api_key``, else TTSBATCH_GATEWAY_KEY). Raises
+    UsageError before anything is sent."""
     env = os.environ if env is None else env
+    if api_key:
+        env = {**env, GATEWAY_KEY_ENV: api_key}
     base = api_base or env.get(GATEWAY_BASE_ENV)
     if not base:
         raise UsageError(
