@@ -23,7 +23,7 @@ JSONL_CASES = [
     ("output escapes", [{**GOOD, "output": "../../etc/x.wav"}], 1, "output"),
     ("absolute output", [{**GOOD, "output": "/tmp/x.wav"}], 1, "output"),
     ("id escapes", [{**GOOD, "id": "../x"}], 1, "id"),
-    ("unknown model", [{**GOOD, "model": "speech-9"}], 1, "model"),
+    ("malformed model name", [{**GOOD, "model": "speech 9"}], 1, "model"),
     ("emotion the model rejects", [{**GOOD, "model": "speech-2.8-hd", "emotion": "whisper"}], 1, "emotion"),
 ]
 

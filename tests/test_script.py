@@ -435,7 +435,7 @@ def test_cli_end_to_end_then_run_renders_it(server, run_cli, tmp_path):
     assert totals["script_cost_usd"] == pytest.approx(record["cost_usd"])
     assert totals["total_cost_usd"] == pytest.approx(totals["cost_usd"] + record["cost_usd"])
     assert totals["characters"] > 0 and totals["cost_usd"] > 0
-    assert "script: MiniMax-M2.1" in rendered.stderr and "tokens" in rendered.stderr
+    assert f"script: {catalog.DEFAULT_CHAT_MODEL}" in rendered.stderr and "tokens" in rendered.stderr
     assert_no_secret(folder=tmp_path)
 
 

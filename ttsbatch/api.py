@@ -21,7 +21,7 @@ from typing import Any
 from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.files import write_atomic
 from ttsbatch.manifest.sidecar import load_script_meta
-from ttsbatch.minimax.config import ApiConfig, Secret, resolve_api_key, resolve_base_url
+from ttsbatch.minimax.config import ApiConfig, Secret, resolve_api_key, resolve_base_url, resolve_gateway
 from ttsbatch.reports.build import build_report
 from ttsbatch.reports.ci import FORMATS as REPORT_FORMATS
 from ttsbatch.reports.merge import merge_reports
@@ -107,13 +107,23 @@ def prepare(
         raise UsageError(f"--report-format must be one of {', '.join(REPORT_FORMATS)}, got {unknown[0]!r}")
     if path is not None and not path.is_file():
         raise UsageError(f"{manifest}: no such manifest file")
-    return PlannedRun(run, runner.plan(run, lines))
+    planned = PlannedRun(run, runner.plan(run, lines))
+    for warning in planned.plan.warnings:  # said once, before anything is sent
+        print(f"warning: {warning}", file=sys.stderr)
+    return planned
 
 
 def service(api_base: str | None = None, region: str | None = None, api_key: str | None = None) -> ApiConfig:
     """Where requests go: ``api_base``, else ``MINIMAX_API_BASE``/``MINIMAX_API_HOST``, else the
     ``region``'s host; the key is ``api_key``, else ``MINIMAX_API_KEY``. Raises UsageError."""
     return ApiConfig(resolve_base_url(api_base, region), Secret(api_key) if api_key else resolve_api_key())
+
+
+def gateway(api_base: str | None = None, api_key: str | None = None) -> ApiConfig:
+    """``backend="openai"``: an OpenAI-compatible gateway (LiteLLM's proxy) at ``api_base``,
+    else ``TTSBATCH_GATEWAY_BASE``; the key is ``api_key``, else ``TTSBATCH_GATEWAY_KEY``
+    (never ``MINIMAX_API_KEY``: that is the proxy's own). Raises UsageError."""
+    return resolve_gateway(api_base, api_key=api_key)
 
 
 def render(
@@ -138,6 +148,8 @@ def render(
     Ctrl-C stops the run as on the command line: the report is written either way.
     """
     planned = prepare(manifest, lines=lines, out_dir=out_dir, **settings)
+    if planned.settings.backend == "openai":
+        return planned.render(gateway(api_base, api_key))
     return planned.render(service(api_base, region, api_key))
 
 

@@ -58,6 +58,9 @@ class SpeechReply:
     trace_id: str | None
     #: sentence timings ``[{text, time_begin, time_end, ...}]`` when they were asked for
     subtitles: list | None = None
+    #: what the service (or a gateway in front of it) said this reply cost, if it did;
+    #: None: the run prices the billed characters itself
+    cost_usd: float | None = None
 
 
 class SpeechBackend(Protocol):
@@ -73,6 +76,12 @@ class SpeechBackend(Protocol):
         """Everything in ``request`` that changes the sound, as this backend sends it, and
         nothing that does not (how the bytes travel, subtitles riding along). Pure: the
         planner calls it before any connection exists, and the cache key hashes it."""
+        ...
+
+    @staticmethod
+    def refusals(request: SpeechRequest) -> list[tuple[str, str]]:
+        """``(field, message)`` for what of ``request`` this backend cannot carry (the planner
+        refuses the run before anything is sent); empty when it carries everything."""
         ...
 
     async def close(self) -> None: ...

@@ -71,6 +71,11 @@ class MiniMaxNative:
 
     source_identity = staticmethod(source_identity)
 
+    @staticmethod
+    def refusals(request: SpeechRequest) -> list[tuple[str, str]]:
+        """Everything a ``SpeechRequest`` holds is carried by the native API."""
+        return []
+
     def __init__(
         self,
         config: ApiConfig,

@@ -11,18 +11,41 @@ import click
 from click.core import ParameterSource
 
 from ttsbatch.api import service
+from ttsbatch.errors import UsageError
 from ttsbatch.minimax import catalog
-from ttsbatch.minimax.config import ApiConfig, Secret
+from ttsbatch.minimax.config import (
+    BACKENDS,
+    GATEWAY_BASE_ENV,
+    GATEWAY_KEY_ENV,
+    ApiConfig,
+    Secret,
+    resolve_gateway,
+)
 from ttsbatch.run.settings import DEFAULTS, MAX_RETRIES, MIN_TIMEOUT_S
 
 #: where requests go (``api_target``), not a run setting
 TARGET = ("api_base", "region", "offline")
 
 
+def backend_option() -> Callable:
+    """``--backend``: MiniMax's native API, or an OpenAI-compatible gateway (LiteLLM's proxy)."""
+    return click.option(
+        "--backend",
+        type=click.Choice(BACKENDS),
+        default="minimax",
+        show_default=True,
+        help="minimax = MiniMax's native API; openai = an OpenAI-compatible gateway in front of it "
+        f"(LiteLLM's proxy) at --api-base [env {GATEWAY_BASE_ENV}], key from {GATEWAY_KEY_ENV}.",
+    )
+
+
 def target_options() -> Callable:
     """Where requests go: ``--api-base``, ``--region``, or ``--offline`` (see ``TARGET``)."""
     return _stack(
-        click.option("--api-base", help="API host, e.g. https://api.minimax.io [env MINIMAX_API_BASE]."),
+        click.option(
+            "--api-base",
+            help="API host, e.g. https://api.minimax.io [env MINIMAX_API_BASE], or the gateway's URL.",
+        ),
         click.option(
             "--region",
             type=click.Choice(list(catalog.REGION_HOSTS)),
@@ -92,11 +115,24 @@ def start_offline_server(quiet: bool = False) -> Iterator[ApiConfig]:
 
 @contextlib.contextmanager
 def api_target(
-    offline: bool, api_base: str | None, region: str | None, *, quiet: bool = False
+    offline: bool,
+    api_base: str | None,
+    region: str | None,
+    *,
+    quiet: bool = False,
+    backend: str = "minimax",
 ) -> Iterator[ApiConfig]:
-    """Where a command sends its requests: the bundled fake server (``--offline``), or the
-    real host with the key from the environment. Raises UsageError before anything is sent."""
-    if offline:
+    """Where a command sends its requests: the bundled fake server (``--offline``), the
+    real host with the key from the environment, or (``backend="openai"``) a gateway.
+    Raises UsageError before anything is sent."""
+    if backend == "openai":
+        if offline:
+            raise UsageError(
+                "--offline starts the bundled fake MiniMax server, which speaks MiniMax's native API: "
+                "use it with --backend minimax"
+            )
+        yield resolve_gateway(api_base)
+    elif offline:
         with start_offline_server(quiet=quiet) as api:
             yield api
     else:

@@ -16,7 +16,7 @@ from ttsbatch.audio.encoders import OUTPUT_EXTENSIONS
 from ttsbatch.audio.presets import PRESETS
 from ttsbatch.audio.subtitles import FORMATS as SUBTITLE_FORMATS
 from ttsbatch.cli.exits import usage_errors
-from ttsbatch.cli.options import TARGET, api_options, api_target, given_options
+from ttsbatch.cli.options import TARGET, api_options, api_target, backend_option, given_options
 from ttsbatch.minimax import catalog
 from ttsbatch.reports.ci import FORMATS as REPORT_FORMATS
 from ttsbatch.run import settings
@@ -39,8 +39,8 @@ D = settings.DEFAULTS
     "--model",
     default=D["model"],
     show_default=True,
-    type=click.Choice(list(catalog.SPEECH_MODELS)),
-    help="Speech model for lines that set none.",
+    help=f"Speech model for lines that set none: {', '.join(catalog.SPEECH_MODELS)}, a newer name, "
+    "or a gateway's model_name (unknown names are sent as given; their cost is unknown).",
 )
 @click.option(
     "--format",
@@ -98,6 +98,7 @@ D = settings.DEFAULTS
     help="Requests per minute, spread evenly (your plan's speech RPM).",
 )
 @api_options(timeout_s=D["timeout"])
+@backend_option()
 @click.option(
     "--force",
     is_flag=True,
@@ -205,7 +206,8 @@ def render(manifest: Path, out_dir: Path | None, options: dict, target: dict) ->
     before the service is (bad input wins over a missing key), then rendered."""
     with usage_errors():
         planned = api.prepare(manifest, out_dir=out_dir or settings.default_out_dir(manifest), **options)
-        with api_target(target["offline"], target["api_base"], target["region"]) as service:
+        backend = planned.settings.backend
+        with api_target(target["offline"], target["api_base"], target["region"], backend=backend) as service:
             result = planned.render(service, offline=target["offline"])
     click.echo(result.summary, err=True)
     sys.exit(result.exit_code)

@@ -25,14 +25,14 @@ from pathlib import Path
 import click
 
 from ttsbatch.cli.exits import fail
-from ttsbatch.cli.options import api_options, api_target
+from ttsbatch.cli.options import api_options, api_target, backend_option
 from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.manifest.sidecar import script_json_path
 from ttsbatch.minimax import catalog, errors
 from ttsbatch.minimax.chat.client import APIS, ChatClient
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.script import book
-from ttsbatch.script.generate import DEFAULT_MAX_TOKENS, generate
+from ttsbatch.script.generate import DEFAULT_MAX_TOKENS, generate, money
 from ttsbatch.script.output import check_output, output_format, script_record, validate_rows, write_outputs
 from ttsbatch.script.prompt import KINDS, parse_speakers
 from ttsbatch.script.results import ScriptError, ScriptResult
@@ -75,18 +75,18 @@ def _read_source(path: Path) -> str:
     type=click.Choice(list(APIS)),
     default="chat",
     show_default=True,
-    help="chat = /v1/chat/completions (OpenAI-style); messages = /anthropic/v1/messages.",
+    help="chat = /v1/chat/completions (OpenAI-style); messages = /anthropic/v1/messages "
+    "(/v1/messages through a gateway).",
 )
 @click.option(
     "--model",
-    type=click.Choice(list(catalog.CHAT_MODELS)),
     default=catalog.DEFAULT_CHAT_MODEL,
     show_default=True,
-    help="Text model.",
+    help=f"Text model: {', '.join(catalog.CHAT_MODELS)}, any newer name, or a gateway's model_name.",
 )
 @click.option(
     "--max-tokens",
-    type=click.IntRange(1, catalog.CHAT_MODELS[catalog.DEFAULT_CHAT_MODEL].context_tokens),
+    type=click.IntRange(1, catalog.MAX_CHAT_TOKENS),
     default=DEFAULT_MAX_TOKENS,
     show_default=True,
     help="Most tokens the model may spend, thinking included.",
@@ -109,6 +109,7 @@ def _read_source(path: Path) -> str:
 )
 @click.option("--stream/--no-stream", default=True, show_default=True, help="Stream the model's reply.")
 @api_options(timeout_s=300.0)
+@backend_option()
 @click.option("--force", is_flag=True, help="Replace an existing manifest (and its .script.json).")
 @click.option("--seed", type=int, default=None, hidden=True, help="Seed for retry jitter (tests).")
 def script_command(**opts) -> None:
@@ -135,9 +136,13 @@ def script_command(**opts) -> None:
 
     with contextlib.ExitStack() as stack:
         try:
-            api = stack.enter_context(api_target(opts["offline"], opts["api_base"], opts["region"]))
+            api = stack.enter_context(
+                api_target(opts["offline"], opts["api_base"], opts["region"], backend=opts["backend"])
+            )
         except UsageError as exc:
             fail(str(exc), ExitCode.USAGE)
+        if (warning := catalog.unknown_model_warning(opts["model"], "text")) is not None:
+            click.echo(f"warning: {warning}", err=True)
         try:
             result = asyncio.run(_generate(api, brief, speakers, opts))
         except KeyboardInterrupt:
@@ -161,6 +166,7 @@ def script_command(**opts) -> None:
             "language": opts["language"],
             "lines": opts["line_count"],
             "stream": opts["stream"],
+            "backend": opts["backend"],
         }
         record = script_record(
             kind=kind,
@@ -179,10 +185,12 @@ def script_command(**opts) -> None:
     u = result.usage
     thinking = f" ({u.reasoning_tokens:,} thinking)" if u.reasoning_tokens else ""
     offline = " (offline: what the real API would charge)" if opts["offline"] else ""
+    if result.cost_basis == "gateway":
+        offline = " (as the gateway reported it)"
     click.echo(
         f"wrote {out} ({len(result.rows)} lines, {len(speakers)} speaker(s)) and "
         f"{script_json_path(out).name}: {u.input_tokens:,} input + {u.output_tokens:,} output "
-        f"tokens{thinking}, ${result.cost_usd:.4f}{offline}",
+        f"tokens{thinking}, {money(result.cost_usd)}{offline}",
         err=True,
     )
     click.echo(f"edit it, then render it with: ttsbatch run {out}", err=True)
@@ -199,10 +207,7 @@ async def _generate(api: ApiConfig, brief: str, speakers: dict[str, str], opts: 
     def on_reask(reason: str) -> None:
         click.echo(f"the answer was not usable JSON ({reason}); asking once more", err=True)
 
-    click.echo(
-        f"script: asking {opts['model']} via {APIS[opts['api']]} at {api.base_url}",
-        err=True,
-    )
+    gateway = opts["backend"] == "openai"
     async with ChatClient(
         api,
         api=opts["api"],
@@ -210,7 +215,9 @@ async def _generate(api: ApiConfig, brief: str, speakers: dict[str, str], opts: 
         retry=RetryPolicy(max_retries=opts["max_retries"]),
         seed=opts["seed"],
         on_retry=on_retry,
+        gateway=gateway,
     ) as client:
+        click.echo(f"script: asking {opts['model']} via {client.path} at {api.base_url}", err=True)
         return await generate(
             client,
             kind=opts["kind"],

@@ -60,6 +60,19 @@ _SYNONYMS = {
 }
 
 
+#: what a model name may look like: MiniMax's names, newer ones, and a gateway's own
+#: (``tts``, ``minimax/speech-2.6-hd``); only the service can say whether it exists
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+
+
+def model_name_problem(name: str) -> str | None:
+    """Decision (issue 13): a model the catalog does not know is sent as given (with a
+    warning and its cost unknown), never refused or rewritten; only a malformed name is."""
+    if MODEL_NAME.match(name):
+        return None
+    return f"expected a model name such as {catalog.DEFAULT_SPEECH_MODEL}, got {quote(name)}"
+
+
 @dataclass
 class Record:
     """One record as a reader found it, before any check."""
@@ -146,10 +159,8 @@ class Checker:
             if err:
                 self.setup_problems.append(Problem("--voice", 0, "voice", err))
         self.default_model = default_model
-        if default_model not in catalog.SPEECH_MODELS:
-            self.setup_problems.append(
-                Problem("--model", 0, "model", choice(default_model, catalog.SPEECH_MODELS))
-            )
+        if (err := model_name_problem(default_model)) is not None:
+            self.setup_problems.append(Problem("--model", 0, "model", err))
 
     def resolve_voice(self, raw: Any, *, allow_cast: bool = True) -> tuple[str | None, str | None]:
         """``(voice_id, None)`` or ``(None, message)``; a bad cast entry gives ``(None, None)``."""
@@ -227,17 +238,17 @@ class Checker:
         nums = {name: number(v.get(name), RANGES[name], rec.from_text, bad, name) for name in RANGES}
 
         model = string(v.get("model"), bad, "model", integers=False)
-        if model is not None and model not in catalog.SPEECH_MODELS:
-            bad("model", choice(model, catalog.SPEECH_MODELS))
+        if model is not None and (err := model_name_problem(model)) is not None:
+            bad("model", err)
         emotion = string(v.get("emotion"), bad, "emotion", integers=False)
-        spec = catalog.SPEECH_MODELS.get(model or self.default_model)
+        spec = catalog.speech_model(model or self.default_model)
         if emotion is not None and spec is not None and emotion not in (spec.emotions or ()):
             if spec.emotions:
                 bad("emotion", choice(emotion, sorted(spec.emotions), f"the emotions {spec.name} accepts"))
             else:
                 bad("emotion", f"expected no emotion ({spec.name} accepts none), got {quote(emotion)}")
         elif emotion is not None and spec is None and emotion not in catalog.ALL_EMOTIONS:
-            # The model is bad (already reported), but an emotion no model accepts is wrong anyway.
+            # A model the catalog does not know: an emotion no known model accepts is wrong anyway.
             bad("emotion", choice(emotion, sorted(catalog.ALL_EMOTIONS), "the emotions any model accepts"))
         boost = string(v.get("language_boost"), bad, "language_boost", integers=False)
         if boost is not None and boost not in catalog.LANGUAGE_BOOSTS:

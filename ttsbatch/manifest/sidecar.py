@@ -32,5 +32,6 @@ def load_script_meta(manifest: str | os.PathLike) -> dict | None:
         "model": record.get("model"),
         "endpoint": record.get("endpoint"),
         "usage": record.get("usage") or {},
-        "cost_usd": float(record.get("cost_usd") or 0.0),
+        # None: the script's model had no price and no gateway said (unknown, not free)
+        "cost_usd": None if record.get("cost_usd") is None else float(record["cost_usd"]),
     }

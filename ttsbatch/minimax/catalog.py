@@ -28,6 +28,9 @@ FILES_CONTENT_PATH = "/v1/files/retrieve_content"
 GET_VOICE_PATH = "/v1/get_voice"
 CHAT_PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/anthropic/v1/messages"
+#: OpenAI-compatible gateways (LiteLLM's proxy) serve these instead; both take a Bearer key
+GATEWAY_SPEECH_PATH = "/v1/audio/speech"
+GATEWAY_MESSAGES_PATH = "/v1/messages"
 
 # ---------------------------------------------------------------- models ---
 
@@ -64,12 +67,22 @@ ALL_EMOTIONS = frozenset().union(*(m.emotions for m in SPEECH_MODELS.values()))
 
 @dataclass(frozen=True)
 class ChatModel:
+    """A text model and its pay-as-you-go prices in USD per million tokens (``None``: the
+    name is current but its price is not published, so its cost is reported as unknown)."""
+
     name: str
-    usd_per_million_input: float
-    usd_per_million_output: float
-    usd_per_million_cache_read: float = 0.03
-    usd_per_million_cache_write: float = 0.375
+    usd_per_million_input: float | None
+    usd_per_million_output: float | None
+    usd_per_million_cache_read: float | None = 0.03
+    usd_per_million_cache_write: float | None = 0.375
     context_tokens: int = 204_800
+    #: a request with more input tokens than this is billed at ``long_context_factor`` x
+    long_context_above: int | None = None
+    long_context_factor: float = 1.0
+
+    @property
+    def priced(self) -> bool:
+        return self.usd_per_million_input is not None and self.usd_per_million_output is not None
 
 
 CHAT_MODELS: dict[str, ChatModel] = {
@@ -78,9 +91,78 @@ CHAT_MODELS: dict[str, ChatModel] = {
         ChatModel("MiniMax-M2", 0.30, 1.20),
         ChatModel("MiniMax-M2.1", 0.30, 1.20),
         ChatModel("MiniMax-M2.1-highspeed", 0.60, 2.40),
+        # M2.5 prices are not on the price page; priced like their M2.1/M2.7 siblings.
+        ChatModel("MiniMax-M2.5", 0.30, 1.20),
+        ChatModel("MiniMax-M2.5-highspeed", 0.60, 2.40),
+        ChatModel("MiniMax-M2.7", 0.30, 1.20, 0.06, 0.375),
+        ChatModel("MiniMax-M2.7-highspeed", 0.60, 2.40, 0.12, 0.375),
+        # M3: 1M-token context, prices double above 512K input tokens; no cache-write price
+        # is published, so cache writes are priced as input.
+        ChatModel(
+            "MiniMax-M3", 0.30, 1.20, 0.06, 0.30,
+            context_tokens=1_000_000, long_context_above=512_000, long_context_factor=2.0,
+        ),
+        ChatModel("MiniMax-M3.1-Flash-Preview", None, None, None, None, context_tokens=1_000_000),
     ]
-}
-DEFAULT_CHAT_MODEL = "MiniMax-M2.1"
+}  # fmt: skip
+#: MiniMax's newest general model and its own CLI's default; priced like M2.1 up to 512K
+#: input tokens (see docs/decisions.md, issue 13)
+DEFAULT_CHAT_MODEL = "MiniMax-M3"
+#: the largest --max-tokens any known model takes (unknown models: the service decides)
+MAX_CHAT_TOKENS = max(m.context_tokens for m in CHAT_MODELS.values())
+
+
+def model_base_name(name: str) -> str:
+    """A model name as a gateway spells it, without the provider prefix LiteLLM and others
+    put in front (``minimax/MiniMax-M2.1`` -> ``MiniMax-M2.1``), for looking up prices."""
+    return name.rsplit("/", 1)[-1]
+
+
+def chat_model(name: str) -> ChatModel | None:
+    """The catalog's entry for ``name`` (a gateway's ``provider/`` prefix ignored), or None."""
+    return CHAT_MODELS.get(name) or CHAT_MODELS.get(model_base_name(name))
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def unknown_model_warning(name: str, kind: str) -> str | None:
+    """A one-time notice (per name and kind, per process) that the catalog does not know a
+    model: it is sent as given (names go stale within months, and a gateway's names are its
+    own), and its cost is reported as unknown. None when known or already said."""
+    known = chat_model(name) if kind == "text" else speech_model(name)
+    if known is not None or (kind, name) in _warned:
+        return None
+    _warned.add((kind, name))
+    names = list(CHAT_MODELS if kind == "text" else SPEECH_MODELS)
+    close = [n for n in names if n.lower() == model_base_name(name).lower()]
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return (
+        f"{kind} model {name!r} is not in ttsbatch's catalog{hint}: it is sent as given; "
+        "its cost is the gateway's figure when one comes back, else reported as unknown"
+    )
+
+
+def chat_cost_usd(
+    model: str,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+) -> float | None:
+    """One request's cost, or None when the model or its price is unknown (never a guess)."""
+    m = chat_model(model)
+    if m is None or not m.priced:
+        return None
+    factor = 1.0
+    if m.long_context_above is not None and input_tokens + cache_read_tokens > m.long_context_above:
+        factor = m.long_context_factor
+    total = input_tokens * m.usd_per_million_input + output_tokens * m.usd_per_million_output
+    total += cache_read_tokens * (m.usd_per_million_cache_read or m.usd_per_million_input)
+    total += cache_write_tokens * (m.usd_per_million_cache_write or m.usd_per_million_input)
+    return total * factor / 1_000_000
+
 
 # ---------------------------------------------------------- parameters -----
 
@@ -268,14 +350,24 @@ def billed_characters(text: str, model: str = DEFAULT_SPEECH_MODEL) -> int:
     Interjection tags are spoken, not read, by models that support them and appear not to
     be billed. This is the estimate; the bill is ``extra_info.usage_characters``.
     """
-    m = SPEECH_MODELS.get(model)
+    m = speech_model(model)
     if m is not None and m.interjections:
         text = INTERJECTION_PATTERN.sub("", text)
     return sum(2 if is_cjk_ideograph(ch) else 1 for ch in text)
 
 
-def speech_cost_usd(characters: int, model: str) -> float:
-    return characters * SPEECH_MODELS[model].usd_per_million_chars / 1_000_000
+def speech_model(name: str) -> SpeechModel | None:
+    """The catalog's entry for ``name`` (a gateway's ``provider/`` prefix ignored), or None."""
+    return SPEECH_MODELS.get(name) or SPEECH_MODELS.get(model_base_name(name))
+
+
+def speech_cost_usd(characters: int, model: str) -> float | None:
+    """Billed characters x the model's price; None when the catalog does not know the model
+    (a name newer than this release, or a gateway's own model name): unknown, never guessed."""
+    m = speech_model(model)
+    if m is None:
+        return None
+    return characters * m.usd_per_million_chars / 1_000_000
 
 
 def invisible_character_ratio(text: str) -> float:

@@ -17,6 +17,12 @@ from ttsbatch.minimax import catalog
 
 KEY_ENV = "MINIMAX_API_KEY"
 BASE_ENVS = ("MINIMAX_API_BASE", "MINIMAX_API_HOST")
+#: an OpenAI-compatible gateway (``--backend openai``) has its own key and host: in a
+#: LiteLLM setup MINIMAX_API_KEY/MINIMAX_API_BASE are the proxy's upstream, not the proxy
+GATEWAY_KEY_ENV = "TTSBATCH_GATEWAY_KEY"
+GATEWAY_BASE_ENV = "TTSBATCH_GATEWAY_BASE"
+#: ``--backend`` choices: MiniMax's native API, or an OpenAI-compatible gateway in front of it
+BACKENDS = ("minimax", "openai")
 
 
 class Secret:
@@ -80,3 +86,21 @@ def resolve_api_key(env: dict | None = None) -> Secret:
             f"no API key: set {KEY_ENV} to your MiniMax key (or use --offline to run against the bundled fake server)"
         )
     return Secret(key)
+
+
+def resolve_gateway(api_base: str | None, env: dict | None = None, api_key: str | None = None) -> ApiConfig:
+    """``--backend openai``: the gateway's host (``--api-base``, else TTSBATCH_GATEWAY_BASE;
+    there is no default) and its key (``api_key``, else TTSBATCH_GATEWAY_KEY). Raises
+    UsageError before anything is sent."""
+    env = os.environ if env is None else env
+    if api_key:
+        env = {**env, GATEWAY_KEY_ENV: api_key}
+    base = api_base or env.get(GATEWAY_BASE_ENV)
+    if not base:
+        raise UsageError(
+            f"--backend openai needs the gateway's URL: --api-base http://HOST:PORT (or {GATEWAY_BASE_ENV})"
+        )
+    key = (env.get(GATEWAY_KEY_ENV) or "").strip()
+    if not key:
+        raise UsageError(f"no gateway key: set {GATEWAY_KEY_ENV} to the key the gateway gave you")
+    return ApiConfig(normalise_base(base), Secret(key))

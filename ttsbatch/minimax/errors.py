@@ -76,6 +76,8 @@ HTTP_STATUS = -3
 BAD_RESPONSE = -4
 BAD_AUDIO = -5
 DOWNLOAD_FAILED = -6
+#: a gateway answered 5xx for a MiniMax error it did not read (LiteLLM: "No audio data")
+GATEWAY_HID_CODE = -7
 
 
 def error_for_code(

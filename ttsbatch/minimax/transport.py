@@ -19,6 +19,7 @@ from ttsbatch.minimax import errors
 AUTH_ADVICE = (
     "check MINIMAX_API_KEY; a key works only on its own region's host: try --region cn or --region global"
 )
+GATEWAY_AUTH_ADVICE = "check TTSBATCH_GATEWAY_KEY: the gateway refused the key it was given"
 _ANY_TAG = re.compile(r"<[^>]+>")
 #: a host that does not answer the connection in this long will not answer it at all
 MAX_CONNECT_S = 15.0
@@ -87,6 +88,20 @@ def retry_after(response: httpx.Response) -> float | None:
     return None
 
 
+#: LiteLLM's proxy says what each reply cost (its own price list) in this header
+GATEWAY_COST_HEADER = "x-litellm-response-cost"
+
+
+def reported_cost(response: httpx.Response) -> float | None:
+    """A gateway's cost for this reply in USD, or None when it sent none (or garbage)."""
+    value = response.headers.get(GATEWAY_COST_HEADER)
+    try:
+        cost = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return cost if cost is not None and cost >= 0 and cost == cost and cost != float("inf") else None
+
+
 def error_envelope(body) -> tuple[str | None, str | None, dict | None]:
     """``(message, type, base_resp)`` from an OpenAI or Anthropic error envelope."""
     if not isinstance(body, dict):
@@ -117,7 +132,9 @@ def _describe(content: bytes) -> tuple[str | None, str | None]:
     return message, etype
 
 
-def http_error(response: httpx.Response, content: bytes) -> errors.MiniMaxError:
+def http_error(
+    response: httpx.Response, content: bytes, *, auth_advice: str = AUTH_ADVICE
+) -> errors.MiniMaxError:
     """A non-200 answer. Gateways in front of MiniMax (and the chat endpoints themselves)
     speak real HTTP codes: 429 is a rate signal, 5xx/408 are worth another try, 401/403/404
     stop the run (nothing else can succeed), any other 4xx fails the line."""
@@ -134,7 +151,7 @@ def http_error(response: httpx.Response, content: bytes) -> errors.MiniMaxError:
     if status >= 500 or status == 408:
         return errors.RetryableError(text, **kw)
     if status == 401:
-        return errors.RunError(text, advice=AUTH_ADVICE, **kw)
+        return errors.RunError(text, advice=auth_advice, **kw)
     if status == 403:
         return errors.RunError(
             text, advice="the key may not use this model, or the account is out of balance", **kw
@@ -144,6 +161,39 @@ def http_error(response: httpx.Response, content: bytes) -> errors.MiniMaxError:
             text, advice="check --api-base / MINIMAX_API_BASE: the endpoint was not found", **kw
         )
     return errors.LineError(text, **kw)
+
+
+#: LiteLLM's proxy without a database knows only its master key: any other key gets a 400
+#: of this type (with a database, a wrong key is a 401)
+GATEWAY_UNKNOWN_KEY_TYPE = "no_db_connection"
+#: what LiteLLM says when MiniMax answered with only ``base_resp`` (an error it did not read)
+HIDDEN_CODE_MARK = "No audio data in MiniMax response"
+HIDDEN_CODE_NOTE = (
+    "the gateway hid the service's code (MiniMax answered with base_resp only: "
+    "a rate limit, a refused upstream key or another error)"
+)
+
+
+def gateway_error(response: httpx.Response, content: bytes) -> errors.MiniMaxError:
+    """A non-200 answer from an OpenAI-compatible gateway: ``http_error``'s map with the
+    gateway's key in the advice, plus what LiteLLM's proxy says in its own words: a key it
+    cannot check stops the run; a MiniMax error it did not read is retried like a 5xx, under
+    its own pseudo-code, and named as hidden."""
+    exc = http_error(response, content, auth_advice=GATEWAY_AUTH_ADVICE)
+    _, etype = _describe(content)
+    if etype == GATEWAY_UNKNOWN_KEY_TYPE:
+        return errors.RunError(
+            exc.message, code=exc.code, http_status=exc.http_status, trace_id=exc.trace_id,
+            advice=GATEWAY_AUTH_ADVICE + " (this proxy has no key database: only its master key works)",
+        )  # fmt: skip
+    if response.status_code >= 500 and HIDDEN_CODE_MARK in content.decode("utf-8", "replace"):
+        return errors.RetryableError(
+            f"HTTP {response.status_code} from {response.request.url.path}: {HIDDEN_CODE_NOTE}",
+            code=errors.GATEWAY_HID_CODE,
+            trace_id=exc.trace_id,
+            http_status=response.status_code,
+        )
+    return exc
 
 
 def base_resp_error(

@@ -10,6 +10,10 @@ from ttsbatch.version import __version__
 TEXT_PREVIEW = 200
 
 
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
 def item_dict(item: ItemResult) -> dict:
     job = item.job
     return {
@@ -26,8 +30,10 @@ def item_dict(item: ItemResult) -> dict:
         "characters": item.characters,
         "estimated_characters": job.estimated_characters,
         "wasted_characters": item.wasted_characters,
-        "estimated_cost_usd": round(item.estimated_cost_usd, 6),
-        "cost_usd": round(item.cost_usd, 6),
+        # None: a model the catalog cannot price, through a backend that did not say
+        "estimated_cost_usd": _round(item.estimated_cost_usd),
+        "cost_usd": round(item.cost_usd, 6) if item.cost_known else None,
+        "cost_basis": item.cost_basis,
         "duration_s": round(item.duration_s, 3) if item.duration_s is not None else None,
         "sample_rate": item.sample_rate,
         "channels": item.channels,
@@ -57,8 +63,11 @@ def build_report(result: RunResult, run_info: dict, script: dict | None = None) 
         "characters": sum(i["characters"] for i in items),
         "estimated_characters": sum(i["estimated_characters"] for i in items),
         "wasted_characters": sum(i["wasted_characters"] for i in items),
-        "estimated_cost_usd": round(sum(i["estimated_cost_usd"] for i in items), 6),
+        "estimated_cost_usd": round(sum(i["estimated_cost_usd"] or 0.0 for i in items), 6),
+        # the known part; lines whose cost is unknown are counted apart
         "cost_usd": round(sum(i.cost_usd for i in result.items), 6),
+        "cost_unknown_lines": sum(1 for i in result.items if not i.cost_known),
+        "cost_estimated_lines": sum(1 for i in result.items if i.cost_basis == "estimated"),
         "duration_s": round(sum(i["duration_s"] or 0.0 for i in items), 3),
         "qa_failed": sum(1 for i in items if (i.get("qa") or {}).get("verdict") == "FAIL")
         + sum(1 for g in result.groups if (g.get("qa") or {}).get("verdict") == "FAIL"),
@@ -89,6 +98,8 @@ def build_report(result: RunResult, run_info: dict, script: dict | None = None) 
     }
     if script is not None:
         report["script"] = script
-        totals["script_cost_usd"] = round(script["cost_usd"], 9)
-        totals["total_cost_usd"] = round(totals["cost_usd"] + script["cost_usd"], 9)
+        # None: the script's model had no price and no gateway said (unknown, not free)
+        script_cost = script["cost_usd"]
+        totals["script_cost_usd"] = None if script_cost is None else round(script_cost, 9)
+        totals["total_cost_usd"] = None if script_cost is None else round(totals["cost_usd"] + script_cost, 9)
     return report

@@ -73,7 +73,7 @@ def markdown(report: dict) -> str:
         error = (item.get("error") or {}).get("message")
         lines.append(
             f"| {_cell(item['id'])} | {item['status']} | {_cell(item['duration_s'])} | {item['characters']} | "
-            f"{item['cost_usd']:.6f} | {_cell(error)} |"
+            f"{'unknown' if item['cost_usd'] is None else format(item['cost_usd'], '.6f')} | {_cell(error)} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -113,7 +113,7 @@ def render_html(report: dict) -> str:
             f'<tr class="{" ".join(classes)}" data-id="{_esc(item["id"])}">'
             f"<td>{_esc(item['id'])}</td><td>{_esc(item['status'])}</td><td>{player}</td>"
             f'<td class="text">{_esc(item.get("text"))}</td><td>{_esc(item["voice"])}</td>'
-            f'<td class="num">{_esc(item.get("duration_s"))}</td><td class="num">{item["cost_usd"]:.6f}</td>'
+            f'<td class="num">{_esc(item.get("duration_s"))}</td><td class="num">{"unknown" if item["cost_usd"] is None else format(item["cost_usd"], ".6f")}</td>'
             f"<td>{_esc(verdict)} {_esc(error)}</td></tr>"
         )
     summary = (

@@ -12,9 +12,14 @@ def summary_text(report: dict) -> str:
     parts = [f"{t['ok']} ok", f"{t['cached']} cached", f"{t['failed']} failed"]
     if t["skipped"]:
         parts.append(f"{t['skipped']} not sent")
+    cost = f"${t['cost_usd']:.4f}"
+    if t.get("cost_unknown_lines"):
+        cost += f" + unknown for {t['cost_unknown_lines']} line(s) (a model without a price)"
+    elif t.get("cost_estimated_lines"):
+        cost += " (estimated: the gateway sent no cost)"
     lines = [
         f"{t['items']} lines: " + ", ".join(parts),
-        f"audio {t['duration_s']:.1f} s · {t['characters']} billed characters · ${t['cost_usd']:.4f} · "
+        f"audio {t['duration_s']:.1f} s · {t['characters']} billed characters · {cost} · "
         f"{t['api_calls']} API calls · {t['wall_s']:.1f} s",
     ]
     for group in report.get("groups") or []:
@@ -39,9 +44,13 @@ def summary_text(report: dict) -> str:
         tokens = sum(
             v for k, v in (script.get("usage") or {}).items() if k.endswith("tokens") and isinstance(v, int)
         )
-        lines.append(
-            f"script: {script.get('model')} {tokens} tokens ${t['script_cost_usd']:.4f} · total ${t['total_cost_usd']:.4f}"
-        )
+        if t["script_cost_usd"] is None:
+            lines.append(f"script: {script.get('model')} {tokens} tokens, cost unknown")
+        else:
+            lines.append(
+                f"script: {script.get('model')} {tokens} tokens ${t['script_cost_usd']:.4f} · "
+                f"total ${t['total_cost_usd']:.4f}"
+            )
     failed = [i for i in report["items"] if i["status"] == FAILED and i["error"]]
     for item in failed[:MAX_FAILURES_SHOWN]:
         lines.append(f"  failed {item['id']} (line {item['line']}): {item['error']['message']}")

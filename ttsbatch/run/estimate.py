@@ -76,7 +76,8 @@ def estimate(
         m["requests"] += len(to_pay)
         chars = sum(p.estimated_characters for p in to_pay)
         m["characters"] += chars
-        m["cost_usd"] += catalog.speech_cost_usd(chars, job.model)
+        cost = catalog.speech_cost_usd(chars, job.model)
+        m["cost_usd"] = None if cost is None or m["cost_usd"] is None else m["cost_usd"] + cost
         audio_s += chars / catalog.CHARS_PER_SECOND / job.speed
     states = [state for state, _ in classified]
     calls = sum(m["requests"] for m in per_model.values())
@@ -90,8 +91,14 @@ def estimate(
         "reencode": states.count("reencode"),
         "duplicates": states.count("duplicate"),
         "characters": sum(m["characters"] for m in per_model.values()),
-        "cost_usd": round(sum(m["cost_usd"] for m in per_model.values()), 6),
-        "by_model": {k: {**v, "cost_usd": round(v["cost_usd"], 6)} for k, v in sorted(per_model.items())},
+        # None: some model has no price in the catalog (its cost is unknown until billed)
+        "cost_usd": None
+        if any(m["cost_usd"] is None for m in per_model.values())
+        else round(sum(m["cost_usd"] for m in per_model.values()), 6),
+        "by_model": {
+            k: {**v, "cost_usd": None if v["cost_usd"] is None else round(v["cost_usd"], 6)}
+            for k, v in sorted(per_model.items())
+        },
         "audio_s": round(audio_s, 1),
         "wall_s": round(max(by_rate, by_concurrency), 1),
         "rpm": rpm,
@@ -107,13 +114,17 @@ def estimate(
     }
 
 
+def _money(cost: float | None) -> str:
+    return "cost unknown" if cost is None else f"${cost:.4f}"
+
+
 def estimate_text(est: dict) -> str:
     lines = [
         f"{est['lines']} lines: {est['to_render']} to render ({est['requests']} requests), {est['cached']} cached, "
         f"{est['reencode']} re-encoded from kept audio, {est['duplicates']} duplicates",
-        f"≈ {est['characters']} billed characters · ${est['cost_usd']:.4f} · ≈ {est['audio_s']:.0f} s of audio · "
+        f"≈ {est['characters']} billed characters · {_money(est['cost_usd'])} · ≈ {est['audio_s']:.0f} s of audio · "
         f"≈ {est['wall_s']:.0f} s at {est['rpm']:g} RPM",
     ]
     for model, m in est["by_model"].items():
-        lines.append(f"  {model}: {m['lines']} lines, {m['characters']} chars, ${m['cost_usd']:.4f}")
+        lines.append(f"  {model}: {m['lines']} lines, {m['characters']} chars, {_money(m['cost_usd'])}")
     return "\n".join(lines)

@@ -163,7 +163,6 @@ class Pipeline:
             # its audio goes into the group's file, assembled once every member is here
             heard = sum((got.audio_length_ms or 0) / 1000 for got in fetched)
             pauses = sum(p.head_pause_s + p.tail_pause_s for p in job.parts)
-            item.cost_usd = catalog.speech_cost_usd(item.characters + item.wasted_characters, job.model)
             self._finish(item, OK if item.characters else CACHED, round(heard + pauses, 3), None, None)
             return
         try:
@@ -193,7 +192,6 @@ class Pipeline:
             )
         )
         item.trace_id = item.trace_id or fetched[-1].trace_id
-        item.cost_usd = catalog.speech_cost_usd(item.characters + item.wasted_characters, job.model)
         self._finish(
             item, OK if item.characters else CACHED, info.duration_s, info.sample_rate, info.channels
         )
@@ -266,7 +264,8 @@ class Pipeline:
     async def _send(self, item: ItemResult, part: Part) -> SpeechReply | None:
         """One journaled, budgeted, paced attempt. Returns the reply, None when stopped, or raises."""
         job = item.job
-        estimate = catalog.speech_cost_usd(part.estimated_characters, job.model)
+        # a model without a price has no budget to check (the planner refuses --max-cost then)
+        estimate = catalog.speech_cost_usd(part.estimated_characters, job.model) or 0.0
         async with self.limiter.slot():
             if self.stop.is_set():
                 return None
@@ -282,8 +281,14 @@ class Pipeline:
             try:
                 reply = await self.backend.synthesize(part.request)
             except errors.MiniMaxError as exc:
-                wasted = catalog.speech_cost_usd(exc.billed_characters, job.model)
-                self.budget.settle(hold, wasted)
+                wasted = (
+                    catalog.speech_cost_usd(exc.billed_characters, job.model)
+                    if exc.billed_characters
+                    else 0.0
+                )
+                self.budget.settle(hold, wasted or 0.0)
+                if exc.billed_characters:
+                    item.charge(wasted, "billed")
                 item.wasted_characters += exc.billed_characters
                 self.ledger.journal_failed(
                     request_id, exc.as_dict(), exc.trace_id, billed=exc.billed_characters, cost_usd=wasted
@@ -294,8 +299,13 @@ class Pipeline:
                 self.ledger.journal_failed(request_id, {"kind": "abandoned", "message": "no reply"}, None)
                 raise
         billed = reply.billed_characters or part.estimated_characters
-        cost = catalog.speech_cost_usd(billed, job.model)
-        self.budget.settle(hold, cost)
+        if reply.cost_usd is not None:
+            cost, basis = reply.cost_usd, "gateway"
+        else:
+            cost = catalog.speech_cost_usd(billed, job.model)
+            basis = "billed" if reply.billed_characters else "estimated"
+        self.budget.settle(hold, cost or 0.0)
+        item.charge(cost, basis)
         self.ledger.journal_paid(request_id, billed, cost, reply.trace_id)
         return reply
 
@@ -350,7 +360,6 @@ class Pipeline:
             except errors.MiniMaxError as exc:
                 item.trace_id = exc.trace_id or item.trace_id
                 item.error = exc.as_dict()
-                item.cost_usd = catalog.speech_cost_usd(item.characters + item.wasted_characters, job.model)
                 if isinstance(exc, errors.RateLimitError):
                     self.limiter.on_rate_limited(exc.retry_after)
                 raise

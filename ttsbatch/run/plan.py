@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ttsbatch.audio.encoders import OUTPUT_EXTENSIONS
-from ttsbatch.backends import minimax_native
+from ttsbatch.backends import minimax_native, select
 from ttsbatch.backends.base import AudioRequest, SpeechRequest
 from ttsbatch.manifest.pronunciations import Entry, entries_for
 from ttsbatch.manifest.textsplit import DEFAULT_MAX_CHARS, edge_pauses, split_text
@@ -268,9 +268,13 @@ def plan_jobs(
     join: str | None = None,
     long_text: str = "split",
     subtitles: str | None = None,
+    backend: str = "minimax",
 ) -> tuple[list[Job], list[GroupJob]]:
     """Speech is mono, so MiniMax is asked for one channel and stereo is made locally (half
-    the transfer, same sound)."""
+    the transfer, same sound). ``backend`` keys the parts its way and refuses, naming the
+    line and field (or the flag), whatever it cannot carry."""
+    speech = select(backend)
+    refused: dict[tuple[int, str], Problem] = {}
     jobs = []
     claimed: dict[str, Line] = {}
     clashes = []
@@ -316,7 +320,20 @@ def plan_jobs(
         spec = out if fmt == out.format else OutputSpec(fmt, out.sample_rate, out.channels, out.bitrate_kbps)
         line_model = line.model or model
         rate = api.rate_for(spec)
-        parts = plan_parts(line, line_model, api, rate, dictionary, max_chars, long_text, bool(subtitles))
+        parts = plan_parts(
+            line, line_model, api, rate, dictionary, max_chars, long_text, bool(subtitles),
+            source_identity=speech.source_identity,
+        )  # fmt: skip
+        for part in parts:
+            for name, message in speech.refusals(part.request):
+                flag = name.startswith("--")
+                where = (0, name) if flag else (line.line_no, name)
+                problem = (
+                    Problem(name, 0, name.lstrip("-"), message)
+                    if flag
+                    else Problem(manifest_name, line.line_no, name, message)
+                )
+                refused.setdefault(where, problem)
         jobs.append(
             Job(
                 line=line,
@@ -333,8 +350,8 @@ def plan_jobs(
                 subtitles=subtitles,
             )
         )
-    if clashes:
-        raise ManifestError(clashes)
+    if clashes or refused:
+        raise ManifestError(sorted(refused.values(), key=lambda p: p.line) + clashes)
     group_jobs = []
     for name, members in groups.items():
         gaps = [

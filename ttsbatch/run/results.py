@@ -27,6 +27,30 @@ class ItemResult:
     wasted_characters: int = 0
     #: loudness, peaks, silence and the verdict against the --master preset
     qa: dict | None = None
+    #: where each paid reply's cost came from: "billed" (the service's character count x
+    #: the catalog's price), "gateway" (the gateway's own figure), "estimated" (the billing
+    #: rule x the price: no count came back), "unknown" (a model the catalog cannot price)
+    cost_bases: set[str] = field(default_factory=set)
+
+    def charge(self, cost_usd: float | None, basis: str) -> None:
+        """Add one paid reply's cost (None: unknown, which ``cost_known`` then reports)."""
+        if cost_usd is None:
+            self.cost_bases.add("unknown")
+            return
+        self.cost_usd += cost_usd
+        self.cost_bases.add(basis)
+
+    @property
+    def cost_known(self) -> bool:
+        return "unknown" not in self.cost_bases
+
+    @property
+    def cost_basis(self) -> str | None:
+        """The weakest basis among the line's replies (None: nothing was paid)."""
+        for basis in ("unknown", "estimated", "gateway", "billed"):
+            if basis in self.cost_bases:
+                return basis
+        return None
 
     @property
     def file(self) -> str | None:
@@ -41,8 +65,9 @@ class ItemResult:
         return subtitles.relpath_for(self.job.relpath, self.job.subtitles)
 
     @property
-    def estimated_cost_usd(self) -> float:
-        """What this line was expected to cost in this run: nothing when it needed no request."""
+    def estimated_cost_usd(self) -> float | None:
+        """What this line was expected to cost in this run: nothing when it needed no request;
+        None for a model the catalog cannot price."""
         if self.status == CACHED:
             return 0.0
         return catalog.speech_cost_usd(self.job.estimated_characters, self.job.model)

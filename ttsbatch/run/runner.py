@@ -11,16 +11,17 @@ import json
 import signal
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ttsbatch.backends.minimax_native import MiniMaxNative
+from ttsbatch.backends import select
 from ttsbatch.errors import ExitCode
 from ttsbatch.files import remove_stale_temp_files, write_atomic
 from ttsbatch.manifest import pronunciations as pronunciation
 from ttsbatch.manifest.read import LINES_SOURCE, check_lines, read_manifest
 from ttsbatch.manifest.types import ManifestError, Problem
+from ttsbatch.minimax import catalog
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.minimax.retry import RetryPolicy
 from ttsbatch.run.budget import Budget
@@ -52,6 +53,8 @@ INTERRUPT_GRACE_S = 5.0
 class Plan:
     jobs: list[Job]
     groups: list[GroupJob]
+    #: said once before the run: model names the catalog does not know (sent as given)
+    warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -80,21 +83,33 @@ def plan(settings: RunSettings, rows: Iterable[Mapping[str, Any]] | None = None)
     source = settings.manifest.name if rows is None else LINES_SOURCE
     if settings.only:
         lines = [li for li in lines if any(fnmatch.fnmatchcase(li.id, pattern) for pattern in settings.only)]
-    jobs, groups = plan_jobs(
-        lines,
-        out_dir=settings.out_dir,
-        model=settings.model,
-        out=OutputSpec(settings.out_format, settings.sample_rate, settings.channels, settings.bitrate_kbps),
-        api=ApiAudio(settings.api_format, settings.api_sample_rate, settings.transport),
-        manifest_name=source,
-        dictionary=dictionary,
-        max_chars=settings.max_chars,
-        master=settings.master,
-        gap_s=settings.gap_s,
-        join=settings.join,
-        long_text=settings.long_text,
-        subtitles=settings.subtitles,
-    )
+    models = list(dict.fromkeys(li.model or settings.model for li in lines))
+    setting_problems = _setting_problems(settings, models)
+    try:
+        jobs, groups = plan_jobs(
+            lines,
+            out_dir=settings.out_dir,
+            model=settings.model,
+            out=OutputSpec(
+                settings.out_format, settings.sample_rate, settings.channels, settings.bitrate_kbps
+            ),
+            api=ApiAudio(settings.api_format, settings.api_sample_rate, settings.transport),
+            manifest_name=source,
+            dictionary=dictionary,
+            max_chars=settings.max_chars,
+            master=settings.master,
+            gap_s=settings.gap_s,
+            join=settings.join,
+            long_text=settings.long_text,
+            subtitles=settings.subtitles,
+            backend=settings.backend,
+        )
+    except ManifestError as exc:
+        raise ManifestError(setting_problems + exc.problems) from None
+    if setting_problems:
+        raise ManifestError(setting_problems)
+    said = [catalog.unknown_model_warning(model, "speech") for model in models]
+    warnings = [w for w in said if w]
     if settings.shard:
         # by source key, so lines with the same sound land in the same shard and are paid once
         k, n = settings.shard
@@ -103,7 +118,29 @@ def plan(settings: RunSettings, rows: Iterable[Mapping[str, Any]] | None = None)
             raise ManifestError(
                 [Problem(source, 0, "group", "--shard cannot split groups; shard by chapter with --only")]
             )
-    return Plan(jobs, groups)
+    return Plan(jobs, groups, warnings)
+
+
+def _setting_problems(settings: RunSettings, models: list[str]) -> list[Problem]:
+    """Run options the backend or the catalog cannot honour (nothing is sent when any is)."""
+    problems = []
+    if settings.backend == "openai" and settings.api_sample_rate:
+        problems.append(
+            Problem("--api-sample-rate", 0, "api-sample-rate", "the openai backend cannot ask for a rate "
+                    "(the speech spec has no field): the output rate is made locally from what comes back")
+        )  # fmt: skip
+    if settings.backend == "openai" and settings.long_text == "async":
+        problems.append(
+            Problem("--long-text", 0, "long-text", "the openai backend cannot carry long-text tasks "
+                    "(--long-text async): use --long-text split or --backend minimax")
+        )  # fmt: skip
+    unpriced = [m for m in models if catalog.speech_cost_usd(1, m) is None]
+    if settings.max_cost is not None and unpriced:
+        problems.append(
+            Problem("--max-cost", 0, "max-cost", f"a budget needs prices, and the catalog has none for "
+                    f"{', '.join(map(repr, unpriced))}: drop --max-cost or use a known model")
+        )  # fmt: skip
+    return problems
 
 
 class Session:
@@ -135,7 +172,7 @@ class Session:
         ledger = Ledger(s.out_dir)
         try:
             log = (lambda message: print(message, file=sys.stderr)) if s.verbose else None
-            async with MiniMaxNative(
+            async with select(s.backend)(
                 self.api, timeout=s.timeout, max_connections=s.concurrency, log=log
             ) as backend:
                 limiter = RateLimiter(s.rpm, s.concurrency)

@@ -22,6 +22,7 @@ from ttsbatch.audio.subtitles import FORMATS as SUBTITLE_FORMATS
 from ttsbatch.errors import UsageError
 from ttsbatch.manifest.cast import parse_pairs
 from ttsbatch.minimax import catalog
+from ttsbatch.minimax.config import BACKENDS
 
 FAIL_ON = ("failed", "qa", "never")
 LONG_TEXT = ("split", "async")
@@ -69,6 +70,7 @@ DEFAULTS: dict[str, Any] = {
     "subtitles": None,
     "verbose": False,
     "seed": None,
+    "backend": "minimax",
 }
 #: options whose value must be one of these, named where they are defined
 CHOICES: dict[str, Iterable] = {
@@ -81,6 +83,7 @@ CHOICES: dict[str, Iterable] = {
     "fail_on": FAIL_ON,
     "long_text": LONG_TEXT,
     "subtitles": SUBTITLE_FORMATS,
+    "backend": BACKENDS,
 }
 #: options whose number must lie within these bounds (inclusive)
 BOUNDS: dict[str, tuple[float, float]] = {
@@ -134,6 +137,8 @@ class RunSettings:
     long_text: str
     subtitles: str | None
     tags: dict
+    #: "minimax" (MiniMax's native API) or "openai" (an OpenAI-compatible gateway)
+    backend: str = "minimax"
 
 
 def default_out_dir(manifest: Path) -> Path:
@@ -200,6 +205,7 @@ def run_settings(manifest: Path | None, out_dir: Path, options: Mapping[str, Any
         long_text=o["long_text"],
         subtitles=o["subtitles"],
         tags={k: o[k] for k in ("title", "artist", "album") if o[k]},
+        backend=o["backend"],
     )
 
 

@@ -30,8 +30,32 @@ from ttsbatch.script.results import ScriptError, ScriptResult
 DEFAULT_MAX_TOKENS = 16384
 
 
-def _paid(usage: ChatUsage, model: str) -> str:
-    return f"(paid: {usage.input_tokens:,} input and {usage.output_tokens:,} output tokens, ${usage.cost_usd(model):.4f})"
+def money(cost: float | None) -> str:
+    """A cost for people: dollars, or "cost unknown" for a model the catalog cannot price."""
+    return "cost unknown" if cost is None else f"${cost:.4f}"
+
+
+def reply_cost(reply: ChatReply, model: str) -> float | None:
+    """The gateway's figure when it sent one, else the reply's tokens at the catalog's price
+    of the model asked for or, when that name is a gateway's own, of the model that answered."""
+    if reply.reported_cost_usd is not None:
+        return reply.reported_cost_usd
+    for name in (model, reply.served_model, reply.model):
+        cost = reply.usage.cost_usd(name) if name else None
+        if cost is not None:
+            return cost
+    return None
+
+
+def total_cost(costs: list[float | None]) -> float | None:
+    return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+
+
+def _paid(usage: ChatUsage, costs: list[float | None]) -> str:
+    return (
+        f"(paid: {usage.input_tokens:,} input and {usage.output_tokens:,} output tokens, "
+        f"{money(total_cost(costs))})"
+    )
 
 
 async def generate(
@@ -57,6 +81,8 @@ async def generate(
     system, user = build_prompt(kind, brief, speakers, language=language, lines=lines)
     messages = [{"role": "user", "content": user}]
     usage = ChatUsage()
+    costs: list[float | None] = []
+    reported = 0
     traces: list[str] = []
     replies = 0
     reasked = False
@@ -73,13 +99,15 @@ async def generate(
         )
         replies += 1
         usage = usage + reply.usage
+        costs.append(reply_cost(reply, model))
+        reported += reply.reported_cost_usd is not None
         if reply.trace_id:
             traces.append(reply.trace_id)
         if not reply.text.strip() and reply.truncated:
             raise ScriptError(
                 f"the model spent all {max_tokens} --max-tokens thinking and gave no answer "
                 f"(stop reason {reply.stop_reason!r}); raise --max-tokens and run again. Nothing was written "
-                + _paid(usage, model),
+                + _paid(usage, costs),
                 usage=usage,
             )
         try:
@@ -92,13 +120,13 @@ async def generate(
             if reply.truncated:
                 raise ScriptError(
                     f"the answer was cut off at {max_tokens} --max-tokens ({exc}); raise --max-tokens and "
-                    "run again. Nothing was written " + _paid(usage, model),
+                    "run again. Nothing was written " + _paid(usage, costs),
                     usage=usage,
                 ) from None
             if attempt == 2:
                 raise ScriptError(
                     f"the model's answer is not the JSON asked for, even when asked again: {exc}. "
-                    "Nothing was written " + _paid(usage, model),
+                    "Nothing was written " + _paid(usage, costs),
                     usage=usage,
                 ) from None
             reasked = True
@@ -112,7 +140,7 @@ async def generate(
     problems = check_rows(rows, fmt, problems)
     if problems:
         raise ScriptError(
-            f"the model's script has {len(problems)} problem(s); nothing was written {_paid(usage, model)}:",
+            f"the model's script has {len(problems)} problem(s); nothing was written {_paid(usage, costs)}:",
             problems,
             usage=usage,
         )
@@ -129,4 +157,8 @@ async def generate(
         repaired=repaired,
         stop_reason=reply.stop_reason,
         trace_ids=traces,
+        cost_usd=total_cost(costs),
+        cost_basis="unknown"
+        if total_cost(costs) is None
+        else ("gateway" if reported == replies else "price list"),
     )

@@ -37,7 +37,6 @@ def output_format(path: Path) -> str:
     return fmt
 
 
-
 def check_output(path: Path, force: bool) -> None:
     """Before anything is paid for: never overwrite a manifest (it may hold edits) without --force."""
     output_format(path)
@@ -45,7 +44,6 @@ def check_output(path: Path, force: bool) -> None:
         raise UsageError(f"{path} already exists (it may hold your edits); pass --force to replace it")
     if path.exists() and not path.is_file():
         raise UsageError(f"{path} exists and is not a file")
-
 
 
 def serialize(rows: list[dict], fmt: str) -> tuple[bytes, list[int]]:
@@ -92,7 +90,6 @@ def check_rows(rows: list[dict], fmt: str, problems: list[ScriptProblem]) -> lis
     return sorted(merged, key=lambda p: (p.line, p.field))
 
 
-
 def script_record(
     *,
     kind: str,
@@ -110,7 +107,7 @@ def script_record(
     """What ``<manifest>.script.json`` holds. Without ``result`` (a book split locally) the
     model and endpoint are null and usage and cost are zero."""
     usage = result.usage if result else ChatUsage()
-    price = catalog.CHAT_MODELS[result.model] if result else None
+    price = catalog.chat_model(result.model) if result else None
     record = {
         "ttsbatch": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -136,10 +133,12 @@ def script_record(
                 "cache_read": price.usd_per_million_cache_read,
                 "cache_write": price.usd_per_million_cache_write,
             }
-            if price
+            if price and price.priced
             else None
         ),
-        "cost_usd": round(usage.cost_usd(result.model), 8) if result else 0.0,
+        # None: a model the catalog cannot price, behind a gateway that did not say
+        "cost_usd": (None if result.cost_usd is None else round(result.cost_usd, 8)) if result else 0.0,
+        "cost_basis": result.cost_basis if result else None,
     }
     if result:
         record.update(

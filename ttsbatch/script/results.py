@@ -35,7 +35,6 @@ class ScriptError(Exception):
         super().__init__(text)
 
 
-
 @dataclass
 class ScriptResult:
     rows: list[dict]
@@ -51,7 +50,8 @@ class ScriptResult:
     repaired: bool
     stop_reason: str | None
     trace_ids: list[str] = field(default_factory=list)
-
-    @property
-    def cost_usd(self) -> float:
-        return self.usage.cost_usd(self.model)
+    #: what every reply cost: the gateway's figure where it sent one, else tokens x the
+    #: catalog's price; None when any reply's cost is unknown (a model the catalog lacks)
+    cost_usd: float | None = None
+    #: "gateway" (every reply's cost came from the gateway), "price list", or "unknown"
+    cost_basis: str = "price list"

@@ -22,8 +22,18 @@ from ttsbatch.minimax.chat.messages import Messages
 from ttsbatch.minimax.chat.reply import ChatReply
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.minimax.retry import RetryPolicy, retrying
-from ttsbatch.minimax.transport import bad_reply, http_client, http_error, read_capped, transport_errors
+from ttsbatch.minimax.transport import (
+    bad_reply,
+    gateway_error,
+    http_client,
+    http_error,
+    read_capped,
+    reported_cost,
+    transport_errors,
+)
 
+#: LiteLLM's proxy names the model it routed a request to (its ``litellm_params.model``)
+SERVED_MODEL_HEADER = "x-litellm-model-name"
 #: a non-streamed reply larger than this is refused (a 204,800-token context is ~1 MB of text)
 MAX_REPLY_BYTES = 32 * 1024 * 1024
 
@@ -34,8 +44,10 @@ class ChatProtocol(Protocol):
 
     name: str
     path: str
+    #: where an OpenAI-compatible gateway (LiteLLM's proxy) serves this protocol
+    gateway_path: str
 
-    def headers(self, key: str) -> dict: ...
+    def headers(self, key: str, *, gateway: bool = False) -> dict: ...
 
     def add_messages(
         self, body: dict, messages: list[dict], system: str | None, *, stream: bool, reasoning_split: bool
@@ -52,7 +64,8 @@ APIS = {name: p.path for name, p in PROTOCOLS.items()}
 
 
 class ChatClient:
-    """One client per script run. ``api`` is ``"chat"`` or ``"messages"``.
+    """One client per script run. ``api`` is ``"chat"`` or ``"messages"``; ``gateway``
+    means an OpenAI-compatible proxy in front of MiniMax (its paths, a Bearer key for both).
 
     ``complete`` retries what is retryable (``RetryPolicy``); ``requests`` counts HTTP
     requests sent, ``retries`` the retries among them. ``on_retry(exc, attempt, delay)``
@@ -68,13 +81,15 @@ class ChatClient:
         transport: httpx.AsyncBaseTransport | None = None,
         seed: int | None = None,
         on_retry: Callable[[errors.MiniMaxError, int, float], None] | None = None,
+        gateway: bool = False,
     ) -> None:
         if api not in PROTOCOLS:
             raise ValueError(f"api must be one of {', '.join(PROTOCOLS)}, got {api!r}")
         self.config = config
         self.api = api
         self.protocol = PROTOCOLS[api]
-        self.path = self.protocol.path
+        self.gateway = gateway
+        self.path = self.protocol.gateway_path if gateway else self.protocol.path
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.on_retry = on_retry
@@ -141,14 +156,19 @@ class ChatClient:
 
     async def _once(self, body: dict) -> ChatReply:
         self.requests += 1
-        headers = self.protocol.headers(self.config.api_key.reveal())
+        headers = self.protocol.headers(self.config.api_key.reveal(), gateway=self.gateway)
         with transport_errors(self.timeout):
             async with self._http.stream("POST", self.path, json=body, headers=headers) as response:
                 if response.status_code != 200:
-                    raise http_error(response, await response.aread())
+                    content = await response.aread()
+                    raise gateway_error(response, content) if self.gateway else http_error(response, content)
                 trace = response.headers.get("trace-id")
+                cost = reported_cost(response)
                 if body["stream"] and "text/event-stream" in response.headers.get("content-type", ""):
-                    return await self.protocol.read_stream(response, trace)
+                    reply = await self.protocol.read_stream(response, trace)
+                    reply.reported_cost_usd = cost
+                    reply.served_model = response.headers.get(SERVED_MODEL_HEADER)
+                    return reply
                 # not a stream (also: an error answered as plain JSON to a stream request)
                 content = await read_capped(response, MAX_REPLY_BYTES, trace)
         try:
@@ -157,4 +177,7 @@ class ChatClient:
             raise bad_reply(f"reply from {self.path} is not JSON", trace) from None
         if not isinstance(parsed, dict):
             raise bad_reply(f"reply from {self.path} is not a JSON object", trace)
-        return self.protocol.parse(parsed, trace)
+        reply = self.protocol.parse(parsed, trace)
+        reply.reported_cost_usd = cost
+        reply.served_model = response.headers.get(SERVED_MODEL_HEADER)
+        return reply

@@ -43,8 +43,9 @@ class ChatCompletions:
 
     name = "chat"
     path = catalog.CHAT_PATH
+    gateway_path = catalog.CHAT_PATH
 
-    def headers(self, key: str) -> dict:
+    def headers(self, key: str, *, gateway: bool = False) -> dict:
         return {"Authorization": f"Bearer {key}"}
 
     def add_messages(

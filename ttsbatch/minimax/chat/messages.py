@@ -1,4 +1,5 @@
-"""The Anthropic-style wire protocol: ``POST /anthropic/v1/messages`` with ``x-api-key``.
+"""The Anthropic-style wire protocol: ``POST /anthropic/v1/messages`` with ``x-api-key``
+(through an OpenAI-compatible gateway such as LiteLLM's proxy: ``/v1/messages``, Bearer).
 
 The system prompt is a field of its own; the answer is a list of content blocks (``text``,
 ``thinking``, and others that carry no answer text). Usage follows Anthropic's semantics:
@@ -49,8 +50,11 @@ class Messages:
 
     name = "messages"
     path = catalog.MESSAGES_PATH
+    gateway_path = catalog.GATEWAY_MESSAGES_PATH
 
-    def headers(self, key: str) -> dict:
+    def headers(self, key: str, *, gateway: bool = False) -> dict:
+        if gateway:
+            return {"Authorization": f"Bearer {key}", "anthropic-version": ANTHROPIC_VERSION}
         return {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
 
     def add_messages(

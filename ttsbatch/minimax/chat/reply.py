@@ -42,15 +42,16 @@ class ChatUsage:
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
-    def cost_usd(self, model: str) -> float:
-        """Tokens x the catalog's pay-as-you-go price for ``model`` (USD per million)."""
-        m = catalog.CHAT_MODELS[model]
-        return (
-            self.input_tokens * m.usd_per_million_input
-            + self.output_tokens * m.usd_per_million_output
-            + self.cache_read_tokens * m.usd_per_million_cache_read
-            + self.cache_write_tokens * m.usd_per_million_cache_write
-        ) / 1_000_000
+    def cost_usd(self, model: str) -> float | None:
+        """Tokens x the catalog's pay-as-you-go price for ``model`` (USD per million); None
+        when the catalog does not know the model or its price."""
+        return catalog.chat_cost_usd(
+            model,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+        )
 
 
 @dataclass
@@ -67,6 +68,10 @@ class ChatReply:
     model: str | None
     trace_id: str | None
     endpoint: str
+    #: what a gateway said this reply cost (LiteLLM's ``x-litellm-response-cost``), if it did
+    reported_cost_usd: float | None = None
+    #: the model a gateway says it routed to (LiteLLM's ``x-litellm-model-name``), if it did
+    served_model: str | None = None
 
 
 def split_thinking(content: str) -> tuple[str, str]:
