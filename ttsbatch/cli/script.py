@@ -6,14 +6,7 @@ retries (nothing written); 2 bad invocation (nothing sent, nothing written: an e
 manifest without ``--force`` is one); 3 an account-level stop (401/403, balance, quota);
 130 interrupted. The API key is never printed.
 
-Decisions where the brief was silent:
-
-- ``--from FILE`` is the brief for ``podcast``/``lines``, and the book for ``audiobook``
-  (split locally, no LLM, one speaker). ``--kind audiobook --prompt …`` has the LLM write one.
-- Streaming is on by default: a long think then never leaves the connection idle for
-  minutes, and ``--timeout`` applies between chunks.
-- The default ``--timeout`` is 300 s (a non-streamed reply arrives only when all thinking
-  is done); ``--max-tokens`` defaults to 16384 (thinking plus answer).
+Decisions where the brief was silent: docs/decisions.md, ``cli/script.py``.
 """
 
 from __future__ import annotations

@@ -3,25 +3,7 @@
 Every MiniMax fact (ranges, models, emotions, voices) comes from ``catalog``; what a record
 shares with the others (ids, outputs, typo'd names already reported) is kept by the ``Checker``.
 
-Decisions where the brief was silent:
-
-- Surrounding whitespace is stripped from every field except ``text`` (kept as given) and
-  unknown fields (kept verbatim in ``Line.meta``).
-- ``group``, ``chapter`` and ``speaker`` also accept a JSON integer (``"chapter": 3``) like ``id``.
-- A line without ``voice`` whose ``speaker`` is a ``--cast`` name gets that voice (podcast
-  scripts name the speaker already); then ``--voice``; otherwise it is a problem.
-- ``--cast`` entries are validated up front (file ``--cast``, line 0, field = the name), may
-  be written with or without ``@``, and may map to an OpenAI voice name. A bad ``--model``
-  is reported like a bad ``--voice`` (file ``--model``, line 0).
-- Unknown fields: besides the typo rule, a few common synonyms are treated as typos
-  (``volume``, ``voice_id``, ``language``, …); otherwise ``volume=2`` would be ignored silently.
-  A record that gives a value under a misspelt name of ``text`` or ``voice`` gets no "missing"
-  problem for that field: the typo problem already says what to fix.
-- ``emotion`` with an unknown ``model`` (already a problem) is still checked against the
-  emotions any model accepts, so ``joy`` is not hidden behind the model mistake.
-- Text that is only pause markers and whitespace (``<#2#>``, ``<#1#> <#2#>``) is a problem: the
-  service refuses a pause that does not stand between speakable text, so it is caught before paying.
-- A record with any problem yields no ``Line``.
+Decisions where the brief was silent: docs/decisions.md, ``manifest/check.py``.
 """
 
 from __future__ import annotations

@@ -3,21 +3,7 @@
 Both become file names inside the output folder, on whatever OS the user renders or copies
 to, so they are checked here before anything is paid for.
 
-Decisions where the brief was silent:
-
-- Default ids are ``f"{index:04d}"`` with a 1-based record index: their width depends only on
-  the record's own position, so appending the 10,000th line never renames files 1-9,999.
-  The index counts every record, broken ones too, so fixing a line never shifts the others.
-- Ids are compared case-insensitively (they become file names on macOS/Windows too).
-- Two lines must not write one file: besides duplicate ``output`` values, a line without
-  ``output`` (it writes ``<id>.<format>``) clashes with another line's ``output`` that has no
-  extension and equals that id (case-insensitively). ``output: intro.wav`` against an id
-  ``intro`` clashes only in a WAV run; the reader does not know the run's format, so that
-  case is left to the planner.
-- Output paths also reject Windows-illegal characters (``< > : " | ? *``), segments ending in
-  a dot or space (Windows drops them), ``CONIN$``/``CONOUT$`` and ``nul .wav`` (reserved as
-  Python's ``ntpath.isreserved`` sees it) and segments over 255 bytes; extensions are compared
-  case-insensitively, and duplicates are compared after NFC normalisation and casefolding.
+Decisions where the brief was silent: docs/decisions.md, ``manifest/paths.py``.
 """
 
 from __future__ import annotations

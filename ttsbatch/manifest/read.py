@@ -8,13 +8,7 @@ The work is split by idea: ``decode`` turns bytes into text lines, ``readers`` t
 records (JSONL, CSV/TSV), ``check`` turns a record into a ``Line`` or its problems, ``paths``
 keeps ids and output paths safe, ``types`` holds what comes out. This module is the door.
 
-Decisions where the brief was silent:
-
-- The extension is matched case-insensitively (``.CSV``). FILE in messages is the file's
-  base name (``bad.jsonl:3: speed: ...``, as in the README), whatever folder it was given in.
-- Empty file, unsupported extension, unreadable file: problems on line 0, field ``file``.
-- Line dicts from Python (``check_lines``) are checked like JSONL objects (typed values, the
-  same fields); FILE is the ``source`` name (``<lines>``) and LINE the 1-based row.
+Decisions where the brief was silent: docs/decisions.md, ``manifest/read.py``.
 """
 
 from __future__ import annotations

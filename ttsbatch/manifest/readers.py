@@ -1,26 +1,6 @@
 """The readers: a JSONL or CSV/TSV file → records for the ``Checker``, with every syntax problem.
 
-Decisions where the brief was silent:
-
-- CSV/TSV: blank lines and rows whose cells are all empty are skipped (spreadsheets export
-  them) and do not count as records. Quoting is strict (``strict=True``), so an unclosed
-  quote is an error instead of silently swallowing the rest of the file. TSV uses the same
-  quoting rules (what spreadsheets write). Header names are stripped of surrounding spaces.
-  A column with an empty header name is allowed while its cells are empty (trailing
-  spreadsheet columns); a value under it is a problem, never dropped silently. A row with
-  the wrong number of fields is reported and its fields are not checked (they may sit in
-  the wrong columns). A missing ``text`` column is reported once, at the header (with a
-  hint when the header looks split by another separator: ``;`` from European Excel, a tab
-  in a .csv, a comma in a .tsv); the rows then get no "text/voice missing" problems, which
-  would only repeat it once per row. A broken header row (a csv error) stops the reading:
-  any later row would be taken for the header. Lines may end in LF, CRLF or a lone CR (old
-  Mac exports). A cell longer than the csv limit (raised from the csv module's 131,072 to
-  ``LINE_MAX_CHARS`` + 1, so the text check can name the real limit) is a ``csv`` problem
-  that names the text limit.
-- JSONL: duplicate keys in an object are a problem (JSON would keep the last one silently);
-  a ``\\u`` escape giving a lone surrogate is a problem (it cannot be written as UTF-8).
-- A JSONL line or CSV record on a line with invalid UTF-8 is not checked further
-  (replacement characters would add false problems).
+Decisions where the brief was silent: docs/decisions.md, ``manifest/readers.py``.
 """
 
 from __future__ import annotations

@@ -4,18 +4,7 @@ Models wrap JSON in code fences and prose and leave trailing commas; thinking is
 the chat client, the rest is repaired here (``extract_json``). An answer that is not the shape
 asked for raises ``ShapeError`` (worth one re-ask); content problems are collected.
 
-Decisions where the brief was silent:
-
-- Rows are ``{id, speaker, voice, text, group}`` plus, when the model sets them, ``emotion``,
-  ``speed``, ``pitch``, ``vol``, ``pause_after`` and ``language_boost`` (checked by the
-  manifest reader). Any other key the model adds (notes, timing) is dropped.
-- Ids: ``001``, ``002``, … for podcasts and LLM audiobooks (width grows past 999); for
-  ``--kind lines`` the model's own ids (purpose names such as ``welcome``) when it gives them.
-- A line without ``speaker`` gets the only speaker when there is one; a speaker name the
-  model wrote in another case (``host``) is taken as that speaker. A line without
-  ``voice`` gets its speaker's voice; a voice that is not its speaker's is a problem (the
-  model invented or swapped it), never silently replaced. A line without ``group`` takes
-  the previous line's (the first: ``main``).
+Decisions where the brief was silent: docs/decisions.md, ``script/answer.py``.
 """
 
 from __future__ import annotations

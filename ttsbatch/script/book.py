@@ -5,22 +5,7 @@ in Markdown or in plain-text designators like "Chapter IV: The Storm"), paragrap
 where the file was hard-wrapped, Markdown markup dropped, and lines cut where a reader
 pauses (``textsplit``), each row a line of the chapter's group.
 
-Decisions where the brief was silent:
-
-- Chapters are Markdown ``#`` headings (the chapter level is the shallowest heading level
-  used more than once, so a single ``# Title`` above ``## Chapter`` headings is front matter;
-  deeper headings stay as spoken paragraphs) or, in plain text, a paragraph starting with a
-  short ``Chapter N`` / ``CHAPTER IV`` / ``Chapter One`` line, ``Prologue`` or ``Epilogue``,
-  alone or followed by a separator (``:``, ``.``, a dash) and a title. The heading is spoken
-  as the chapter's first paragraph and names the group.
-- Paragraphs are blank-line separated; lines of a hard-wrapped paragraph are joined, but a
-  paragraph with lines over 100 characters is taken as one paragraph per line. A chapter's
-  paragraphs, joined by newlines (MiniMax's paragraph break), are cut into lines of at most
-  ``max_chars`` (default 3000) where ``textsplit`` cuts: paragraph, sentence, clause, space.
-- Markdown markup is removed (emphasis, links keep their text, images, HTML, code fences and
-  reference definitions are dropped; list items become paragraphs).
-- Ids are ``chNN-PPP`` (chapter, part); ``ch00`` is the text before the first chapter (group
-  ``Front matter``); a book without headings is one chapter named by ``title``.
+Decisions where the brief was silent: docs/decisions.md, ``script/book.py``.
 """
 
 from __future__ import annotations

@@ -5,13 +5,7 @@ describes, takes the answer apart (``answer``), re-asks once when it is not that
 validates every row twice: against the ``--speakers`` map (``answer.rows_from_answer``) and
 with the manifest reader itself, on the exact bytes that will be written (``output``).
 
-Decisions where the brief was silent:
-
-- Shape errors (not JSON, no ``lines`` list, a line that is not an object, an empty
-  answer) are re-asked once; content problems (unknown voice or speaker, bad values) are
-  reported all together and nothing is written: asking again would pay for a guess.
-- A reply cut at ``max_tokens`` is never re-asked: with no answer (all thinking) or a
-  truncated answer, the message says to raise ``--max-tokens``.
+Decisions where the brief was silent: docs/decisions.md, ``script/generate.py``.
 """
 
 from __future__ import annotations

@@ -14,24 +14,8 @@ the magic words that steer it). The order of the checks (key, faults, sensitivit
 
 Errors use real HTTP codes with an OpenAI envelope (``{"error": {message, type, param,
 code}}``, plus ``base_resp``): 401 for a missing or wrong Bearer key, 429 for rate limits,
-5xx for internal errors. Decisions where the API page is silent:
-
-- Parameter errors (unknown model, temperature outside (0, 1], ``n`` other than 1, bad
-  messages) answer **HTTP 200 with ``base_resp`` 2013** and ``choices: null``, the native
-  convention the page means by "a 200 can still carry a non-zero base_resp".
-- ``FakeConfig.faults`` apply here too (drawn as kind ``chat``): rate codes (1002, 1039, 1041,
-  2045) and ``http429`` answer HTTP 429 with ``Retry-After: 1``; 1004/2049 answer 401;
-  retryable internal codes answer 500; any other code answers HTTP 200 with that
-  ``base_resp``; ``http500``/``http502`` answer the gateway's HTML; ``drop`` cuts the reply
-  (or the stream) in half; ``stall`` stalls; ``truncated_hex`` has no meaning here and is
-  ignored. ``fail_after`` (counted on speech successes) stops chat too: the account is dead.
-  ``FakeConfig.rpm`` is one window shared with speech (MiniMax limits accounts, not endpoints).
-- A prompt containing one of ``FakeConfig.sensitive_words`` answers HTTP 200 with
-  ``input_sensitive: true`` and ``base_resp`` 1026, no choices.
-- In streams, ``base_resp`` and the sensitivity flags ride on the final usage chunk only;
-  streamed ``reasoning_details`` are incremental (``[[cumulative-reasoning]]`` makes them
-  cumulative). The usage chunk is sent whatever ``stream_options`` says.
-- ``max_tokens`` (or ``max_completion_tokens``) defaults to 8192 and covers thinking plus answer.
+5xx for internal errors.
+Decisions where the API page is silent: docs/decisions.md, ``fake/endpoints/chat.py``.
 """
 
 from __future__ import annotations

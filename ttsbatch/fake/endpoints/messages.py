@@ -12,19 +12,7 @@ cache_read_input_tokens}``. Streams are the standard Anthropic events: ``message
 (see ``scriptwriter``) steer what the model writes. The order of the checks is ``llm.serve``'s,
 shared with the chat endpoint; this module is the Anthropic dialect.
 
-Decisions where the API page is silent:
-
-- ``Authorization: Bearer <key>`` is accepted too (the SDK's ``auth_token``); a missing or
-  wrong key is 401 ``authentication_error``.
-- The model always thinks: the thinking block is sent whatever the ``thinking`` parameter
-  says. Thinking blocks in the request (multi-turn) are accepted and ignored.
-- Parameter errors are HTTP 400 ``invalid_request_error`` (``max_tokens`` is required, as on
-  Anthropic's API). Injected faults map like the chat endpoint's: rate codes and ``http429``
-  are 429 ``rate_limit_error`` (``Retry-After: 1``), 1004/2049 are 401, retryable internal
-  codes are 500 ``api_error``, account-level codes (1008, 1028, 1030, 2056) are 403
-  ``permission_error``, other codes 400; a sensitive prompt (``FakeConfig.sensitive_words``)
-  or ``[[output-sensitive]]`` is 400 with the MiniMax code in the message.
-- Cache token counts are always 0 (the fake has no prompt cache).
+Decisions where the API page is silent: docs/decisions.md, ``fake/endpoints/messages.py``.
 """
 
 from __future__ import annotations

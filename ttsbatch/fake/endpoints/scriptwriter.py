@@ -24,14 +24,7 @@ Magic words, anywhere in the first user message, steer the fake model for tests:
 - ``[[cumulative-reasoning]]``: streamed ``reasoning_details`` carry the whole reasoning so far
   in every chunk instead of the new piece (both kinds are reported for the real service).
 
-Decisions where the API page is silent (the fake needs some answer):
-
-- Tokens are estimated, not tokenised: each CJK ideograph is one token, every other four
-  characters (rounded up) one token; each message adds 4 tokens of overhead.
-- ``max_tokens`` covers thinking plus answer (completion tokens include reasoning tokens, as
-  ``usage.completion_tokens_details.reasoning_tokens`` implies). The thinking comes first;
-  what does not fit is cut and the stop reason becomes ``length``.
-- The fake writes English whatever ``Language:`` says (it is a test double, not a writer).
+Decisions where the API page is silent: docs/decisions.md, ``fake/endpoints/scriptwriter.py``.
 """
 
 from __future__ import annotations
