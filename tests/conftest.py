@@ -6,10 +6,14 @@ environment variables a user sets, and the server is reached over real HTTP.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,3 +132,49 @@ def assert_no_secret(*texts: str, folder: Path | None = None) -> None:
         for f in folder.rglob("*"):
             if f.is_file():
                 assert API_KEY.encode() not in f.read_bytes(), f"API key leaked into {f}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A real redis-server on a free loopback port, no persistence, stopped afterwards.
+    Skipped where it is not installed, except under CI (CI set), where that is a failure."""
+    exe = shutil.which("redis-server") or next(iter(glob.glob("/usr/bin/redis-server")), None)
+    try:
+        import redis
+    except ImportError:
+        redis = None
+    if exe is None or redis is None:
+        missing = "redis-server (apt-get install -y redis-server)" if exe is None else "redis-py"
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing} is missing under CI; .ci/run installs it")
+        pytest.skip(f"{missing} not installed")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    cmd = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    cmd += ["--dir", str(workdir)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if client.ping():
+                break
+        except redis.ConnectionError:
+            pass
+        assert proc.poll() is None, f"redis-server exited with {proc.returncode}"
+        assert time.monotonic() < deadline, "redis-server did not answer PING"
+        time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    client.close()
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -5,12 +5,8 @@ The ``--rpm auto`` controller has its own file, test_rates_auto.py."""
 from __future__ import annotations
 
 import asyncio
-import glob
 import json
 import math
-import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -236,52 +232,6 @@ def test_two_processes_share_one_rate_through_the_file_store(tmp_path):
 
 
 # -- Redis -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    """A real redis-server on a free loopback port, no persistence, stopped afterwards.
-    Skipped where it is not installed, except under CI (CI set), where that is a failure."""
-    exe = shutil.which("redis-server") or next(iter(glob.glob("/usr/bin/redis-server")), None)
-    try:
-        import redis
-    except ImportError:
-        redis = None
-    if exe is None or redis is None:
-        missing = "redis-server (apt-get install -y redis-server)" if exe is None else "redis-py"
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing} is missing under CI; .ci/run installs it")
-        pytest.skip(f"{missing} not installed")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    cmd = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    cmd += ["--dir", str(workdir)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            if client.ping():
-                break
-        except redis.ConnectionError:
-            pass
-        assert proc.poll() is None, f"redis-server exited with {proc.returncode}"
-        assert time.monotonic() < deadline, "redis-server did not answer PING"
-        time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    client.close()
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def test_redis_store_reserves_atomically_with_ttl_and_reloads_its_script(redis_url):

@@ -17,7 +17,7 @@ def settings(**options):
 def test_defaults_are_the_cli_defaults():
     s = settings()
     assert (s.out_format, s.sample_rate, s.channels, s.bitrate_kbps) == ("mp3", 44100, 1, 192)
-    assert (s.rpm, s.concurrency, s.max_retries, s.timeout, s.gap_s) == (60.0, 8, 6, 120.0, 0.5)
+    assert (s.rpm, s.concurrency, s.max_retries, s.timeout, s.gap_s) == (None, 8, 6, 120.0, 0.5)  # rpm: auto
     assert s.cast == {} and s.only == () and s.report_formats == () and s.tags == {}
 
 
@@ -48,7 +48,10 @@ def test_text_and_python_forms_mean_the_same():
         ({"format": "ogg"}, "--format must be one of wav, flac, mp3"),
         ({"concurrency": 0}, "--concurrency must be between 1 and 512"),
         ({"concurrency": 2.5}, "--concurrency expects a whole number"),
-        ({"rpm": 0}, "--rpm must be at least 0.1"),
+        ({"rpm": 0}, "--rpm expects 'auto' or a number of requests per minute >= 0.1"),
+        ({"rpm": "fast"}, "--rpm expects 'auto' or a number"),
+        ({"claim": "q"}, "--claim needs --rate-store"),
+        ({"rate_store": "http://x"}, "expected redis://host:port/db"),
         ({"master": "loud"}, "--master must be one of none, podcast"),
         ({"cast": "Host"}, "--cast expects NAME=VOICE"),
     ],

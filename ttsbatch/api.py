@@ -28,6 +28,7 @@ from ttsbatch.reports.merge import merge_reports
 from ttsbatch.reports.text import summary_text
 from ttsbatch.reports.write import report_json, write_reports
 from ttsbatch.run import runner
+from ttsbatch.run.pacing import redact_url
 from ttsbatch.run.results import RunResult
 from ttsbatch.run.settings import RunSettings, run_settings
 
@@ -83,7 +84,7 @@ class PlannedRun:
         fake server, as ``ttsbatch run --offline`` records in the report."""
         run = self.settings
         print(f"ttsbatch: {len(self.plan)} lines → {run.out_dir}  (API {service.base_url})", file=sys.stderr)
-        session = runner.Session(run, self.plan, service)
+        session = runner.Session(run, self.plan, service, offline=offline)
         report = runner.run_with_signals(session, lambda result: _write_report(run, service, offline, result))
         return RenderResult(report, runner.exit_code(report, run.fail_on))
 
@@ -198,6 +199,10 @@ def _write_report(run: RunSettings, api: ApiConfig, offline: bool, result: RunRe
             if k not in ("manifest", "out_dir", "seed")
         },
     }
+    if run.rate_store:  # a password in the URL stays out of the report
+        run_info["settings"]["rate_store"] = redact_url(run.rate_store)
+    if result.accounts:
+        run_info["accounts"] = result.accounts
     if result.budget_stopped:
         run_info["budget"] = {"max_cost_usd": run.max_cost, "message": result.budget_stopped}
     # a manifest drafted by `ttsbatch script` carries its LLM cost beside it

@@ -121,9 +121,11 @@ def api_target(
     *,
     quiet: bool = False,
     backend: str = "minimax",
+    keys_file=None,
 ) -> Iterator[ApiConfig]:
     """Where a command sends its requests: the bundled fake server (``--offline``), the
     real host with the key from the environment, or (``backend="openai"``) a gateway.
+    With ``keys_file`` (several accounts) the first key in it stands for the run's service.
     Raises UsageError before anything is sent."""
     if backend == "openai":
         if offline:
@@ -135,5 +137,9 @@ def api_target(
     elif offline:
         with start_offline_server(quiet=quiet) as api:
             yield api
+    elif keys_file is not None:
+        from ttsbatch.run.accounts import parse_keys_file
+
+        yield service(api_base, region, api_key=parse_keys_file(keys_file)[0][0])
     else:
         yield service(api_base, region)

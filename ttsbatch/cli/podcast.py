@@ -30,9 +30,7 @@ EPISODE_PRESETS = ("podcast", "podcast-mono", "spotify")
 @click.option("--lines", "line_count", type=click.IntRange(1, 500), help="About how many lines to write.")
 @click.option("--api", "api_name", default="chat", show_default=True, type=click.Choice(list(APIS)))
 @click.option("--master", default="podcast", show_default=True, type=click.Choice(EPISODE_PRESETS))
-@click.option(
-    "--rpm", default=settings.DEFAULTS["rpm"], show_default=True, type=click.FloatRange(min=settings.MIN_RPM)
-)
+@click.option("--rpm", default=settings.DEFAULTS["rpm"], show_default=True, help="A number, or auto (see run).")
 @click.option(
     "--subtitles",
     type=click.Choice(SUBTITLE_FORMATS),

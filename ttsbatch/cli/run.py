@@ -94,9 +94,28 @@ D = settings.DEFAULTS
     "--rpm",
     default=D["rpm"],
     show_default=True,
-    type=click.FloatRange(min=settings.MIN_RPM),
-    help="Requests per minute, spread evenly (your plan's speech RPM).",
+    help="Requests per minute per account, spread evenly (your plan's speech RPM), or 'auto': find the "
+    "account's limit from the service's signals and remember it for the next run.",
 )
+@click.option(
+    "--rate-store",
+    metavar="redis://HOST:PORT/DB",
+    help="Share each account's rate (and, with --claim, the lines) with workers on other machines "
+    "[default: processes on this machine share it through the user's cache directory].",
+)
+@click.option(
+    "--keys-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Several accounts: one API key a line, optionally followed by its RPM [or MINIMAX_API_KEYS=k1,k2].",
+)
+@click.option(
+    "--claim",
+    metavar="QUEUE",
+    help="Claim lines in --rate-store so any number of workers render one manifest between them "
+    "(each into its own --out; join them with `ttsbatch report DIR... --merge-to`). QUEUE names "
+    "this round of work, e.g. the CI run id.",
+)
+@click.option("--claim-lease", type=click.FloatRange(min=0.5), default=D["claim_lease"], hidden=True)
 @api_options(timeout_s=D["timeout"])
 @backend_option()
 @click.option(
@@ -207,7 +226,10 @@ def render(manifest: Path, out_dir: Path | None, options: dict, target: dict) ->
     with usage_errors():
         planned = api.prepare(manifest, out_dir=out_dir or settings.default_out_dir(manifest), **options)
         backend = planned.settings.backend
-        with api_target(target["offline"], target["api_base"], target["region"], backend=backend) as service:
+        keys_file = planned.settings.keys_file
+        with api_target(
+            target["offline"], target["api_base"], target["region"], backend=backend, keys_file=keys_file
+        ) as service:
             result = planned.render(service, offline=target["offline"])
     click.echo(result.summary, err=True)
     sys.exit(result.exit_code)

@@ -47,6 +47,16 @@ def _pairs(values: tuple[str, ...], option: str, key_type, value_type) -> dict:
     "--rpm", default=None, type=int, help="Requests per minute before 1002 (bursts are limited too)."
 )
 @click.option(
+    "--rpm-per-key", is_flag=True, help="Each key its own --rpm window (a key stands for one account)."
+)
+@click.option(
+    "--key-fault",
+    "key_faults",
+    multiple=True,
+    metavar="KEY=CODE",
+    help="Answer every speech request with KEY by CODE (a dead account, e.g. 1008). Repeatable.",
+)
+@click.option(
     "--latency", "latency_ms", default=0.0, type=float, metavar="MS", help="Delay before every answer."
 )
 @click.option(
@@ -93,6 +103,8 @@ def fake_server_command(
     api_key,
     seed,
     rpm,
+    rpm_per_key,
+    key_faults,
     latency_ms,
     jitter_ms,
     faults,
@@ -107,6 +119,8 @@ def fake_server_command(
             api_key=api_key or None,
             seed=seed,
             rpm=rpm,
+            rpm_per_key=rpm_per_key,
+            key_faults=_pairs(key_faults, "--key-fault", str, int),
             latency_ms=latency_ms,
             jitter_ms=jitter_ms,
             faults=_pairs(faults, "--fault", str, float),

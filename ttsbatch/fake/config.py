@@ -33,6 +33,10 @@ class FakeConfig:
     #: burst sensitivity: at most ceil(rpm/60 * burst_window_s * burst_factor) accepted per burst window
     burst_factor: float = 2.0
     burst_window_s: float = 5.0
+    #: each key its own ``rpm`` window (MiniMax limits accounts; here a key stands for one)
+    rpm_per_key: bool = False
+    #: key -> code every speech request with that key answers (a dead account: 1008 balance)
+    key_faults: Mapping[str, int] = field(default_factory=dict)
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
     #: fault name -> probability per request (see ``TRANSPORT_FAULTS``, ``DOWNLOAD_FAULTS``, or a code)
@@ -62,6 +66,7 @@ class FakeConfig:
     def __post_init__(self) -> None:
         self.faults = {str(k): float(v) for k, v in dict(self.faults).items()}
         self.fail_after = {int(k): int(v) for k, v in dict(self.fail_after).items()}
+        self.key_faults = {str(k): int(v) for k, v in dict(self.key_faults).items()}
         if isinstance(self.extra_voices, (list, tuple, set, frozenset)):
             # a bare list of IDs: treat them as English voices
             self.extra_voices = dict.fromkeys(self.extra_voices, "en")
@@ -86,6 +91,8 @@ class FakeConfig:
         for code, n in self.fail_after.items():
             if code <= 0 or n < 0:
                 raise ValueError(f"fail_after needs a positive code and N >= 0, got {code}={n}")
+        if any(not key or code <= 0 for key, code in self.key_faults.items()):
+            raise ValueError("key_faults needs a non-empty key and a positive code")
         if self.rpm is not None and self.rpm <= 0:
             raise ValueError("rpm must be positive (or None for no limit)")
         if self.burst_factor <= 0 or self.burst_window_s <= 0:
@@ -102,6 +109,7 @@ class FakeConfig:
         return catalog.SYSTEM_VOICES.get(voice_id) or self.extra_voices.get(voice_id)
 
     def __repr__(self) -> str:  # never show the key
-        fields = {k: v for k, v in self.__dict__.items() if k != "api_key"}
+        fields = {k: v for k, v in self.__dict__.items() if k not in ("api_key", "key_faults")}
+        fields["key_faults"] = f"<{len(self.key_faults)} keys>"
         key = "None" if self.api_key is None else "'***'"
         return f"FakeConfig(api_key={key}, " + ", ".join(f"{k}={v!r}" for k, v in fields.items()) + ")"

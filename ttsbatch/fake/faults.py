@@ -77,12 +77,24 @@ class Gate:
 
     def __init__(self, config: FakeConfig) -> None:
         self.config = config
-        self.limiter = (
-            RateLimiter(config.rpm, config.burst_factor, config.burst_window_s) if config.rpm else None
-        )
+        self.limiter = self._new_limiter()
+        self._key_limiters: dict[str, RateLimiter] = {}
         self._lock = threading.Lock()
         self._arrivals: dict[str, int] = {}
         self._successes = 0
+
+    def _new_limiter(self) -> RateLimiter | None:
+        cfg = self.config
+        return RateLimiter(cfg.rpm, cfg.burst_factor, cfg.burst_window_s) if cfg.rpm else None
+
+    def _limiter_for(self, key: str) -> RateLimiter | None:
+        """The account's window: one for all, or one per key under ``rpm_per_key``."""
+        if not self.config.rpm_per_key or self.limiter is None:
+            return self.limiter
+        with self._lock:
+            if key not in self._key_limiters:
+                self._key_limiters[key] = self._new_limiter()
+            return self._key_limiters[key]
 
     def _next(self, kind: str) -> tuple[int, random.Random]:
         with self._lock:
@@ -105,10 +117,10 @@ class Gate:
         cfg = self.config
         return (cfg.latency_ms + (rng.uniform(0.0, cfg.jitter_ms) if cfg.jitter_ms else 0.0)) / 1000.0
 
-    def admit(self, kind: str = "t2a") -> Admission:
-        """Order: ``fail_after`` (the account is dead for good), then the rate limiter,
-        then injected faults. Call only after authentication succeeded: the service limits
-        accounts, and a request with a bad key belongs to no account."""
+    def admit(self, kind: str = "t2a", key: str = "") -> Admission:
+        """Order: a dead account (``key_faults`` for ``key``, then ``fail_after``), then
+        the rate limiter, then injected faults. Call only after authentication succeeded:
+        the service limits accounts, and a request with a bad key belongs to no account."""
         arrival = time.monotonic()
         n, rng = self._next(kind)
         adm = Admission(n=n, rng=rng)
@@ -116,11 +128,15 @@ class Gate:
         adm.delay_s = self._delay(rng)
         with self._lock:
             successes = self._successes
+        if key in self.config.key_faults:
+            adm.fault, adm.code = "key_fault", self.config.key_faults[key]
+            return adm
         due = [(after, code) for code, after in self.config.fail_after.items() if successes >= after]
         if due:
             adm.fault, adm.code = "fail_after", min(due)[1]
             return adm
-        if self.limiter is not None and not self.limiter.try_acquire(arrival):
+        limiter = self._limiter_for(key)
+        if limiter is not None and not limiter.try_acquire(arrival):
             adm.fault, adm.code = "rpm", 1002
             return adm
         adm.fault = fault
@@ -147,5 +163,6 @@ class Gate:
         with self._lock:
             self._arrivals.clear()
             self._successes = 0
+            self._key_limiters.clear()
         if self.limiter is not None:
             self.limiter.reset()

@@ -16,6 +16,7 @@ from ttsbatch.errors import UsageError
 from ttsbatch.minimax import catalog
 
 KEY_ENV = "MINIMAX_API_KEY"
+KEYS_ENV = "MINIMAX_API_KEYS"
 BASE_ENVS = ("MINIMAX_API_BASE", "MINIMAX_API_HOST")
 #: an OpenAI-compatible gateway (``--backend openai``) has its own key and host: in a
 #: LiteLLM setup MINIMAX_API_KEY/MINIMAX_API_BASE are the proxy's upstream, not the proxy
@@ -79,11 +80,16 @@ def resolve_base_url(api_base: str | None, region: str | None, env: dict | None 
 
 
 def resolve_api_key(env: dict | None = None) -> Secret:
+    """``MINIMAX_API_KEY``, else the first of ``MINIMAX_API_KEYS`` (several accounts: the
+    run layer spreads the work over all of them)."""
     env = os.environ if env is None else env
     key = (env.get(KEY_ENV) or "").strip()
     if not key:
+        key = next((k.strip() for k in (env.get(KEYS_ENV) or "").split(",") if k.strip()), "")
+    if not key:
         raise UsageError(
-            f"no API key: set {KEY_ENV} to your MiniMax key (or use --offline to run against the bundled fake server)"
+            f"no API key: set {KEY_ENV} to your MiniMax key ({KEYS_ENV}, comma separated, or --keys-file "
+            "for several accounts) (or use --offline to run against the bundled fake server)"
         )
     return Secret(key)
 

@@ -39,6 +39,7 @@ def item_dict(item: ItemResult) -> dict:
         "channels": item.channels,
         "attempts": item.attempts,
         "trace_id": item.trace_id,
+        "account": item.account,
         "error": item.error,
         "meta": job.line.meta or {},
         "group": job.group,

@@ -90,10 +90,14 @@ class Ledger:
 
     # ----------------------------------------------------------- requests --
 
-    def journal_sent(self, run_id: str, line_id: str, source_key: str, model: str) -> int:
+    def journal_sent(
+        self, run_id: str, line_id: str, source_key: str, model: str, *, account: str | None = None
+    ) -> int:
+        """``account``: the paying account's fingerprint (``run.accounts``), never its key."""
         cur = self.db.execute(
-            "INSERT INTO requests (run_id, line_id, source_key, model, state, sent_at) VALUES (?, ?, ?, ?, 'sent', ?)",
-            (run_id, line_id, source_key, model, time.time()),
+            "INSERT INTO requests (run_id, line_id, source_key, model, state, sent_at, account)"
+            " VALUES (?, ?, ?, ?, 'sent', ?, ?)",
+            (run_id, line_id, source_key, model, time.time(), account),
         )
         return int(cur.lastrowid)
 

@@ -117,3 +117,9 @@ def m001_initial(db: sqlite3.Connection) -> None:
     report TEXT                      -- the run's report.json, for `ttsbatch report`
 )"""
     )
+
+
+@migration
+def m002_request_account(db: sqlite3.Connection) -> None:
+    """Which account paid each request (its fingerprint; several accounts can share a run)."""
+    db.execute("ALTER TABLE requests ADD COLUMN account TEXT")

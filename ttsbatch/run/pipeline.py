@@ -32,14 +32,19 @@ from ttsbatch.audio import codecs as audio
 from ttsbatch.backends.base import SpeechBackend, SpeechReply
 from ttsbatch.minimax import catalog, errors
 from ttsbatch.minimax.retry import RetryPolicy, retrying
+from ttsbatch.run import claims as claims_mod
 from ttsbatch.run.budget import Budget, BudgetExceeded
 from ttsbatch.run.cache import Cache
+from ttsbatch.run.claims import ClaimBoard
 from ttsbatch.run.groups import assemble_groups
 from ttsbatch.run.ledger import Ledger, Output
 from ttsbatch.run.limiter import Limiter
 from ttsbatch.run.plan import GroupJob, Job, Part
 from ttsbatch.run.render import Fetched, decode_part, master_file, render_file
 from ttsbatch.run.results import CACHED, FAILED, OK, SKIPPED, ItemResult, RunResult
+
+#: how often a worker looks again at lines other workers hold (their leases may expire)
+CLAIM_POLL_S = 1.0
 
 
 class Pipeline:
@@ -54,12 +59,15 @@ class Pipeline:
         force: bool = False,
         on_item: Callable[[ItemResult], None] | None = None,
         seed: int | None = None,
+        claims: ClaimBoard | None = None,
     ) -> None:
         self.backend = backend
         self.limiter = limiter
         self.policy = policy
         self.ledger = ledger
         self.budget = budget or Budget(None)
+        #: lines shared with other workers (``run.claims``); None: this run renders them all
+        self.claims = claims
         self.on_item = on_item or (lambda item: None)
         self.run_id = uuid.uuid4().hex[:12]
         self.stop = asyncio.Event()
@@ -111,13 +119,25 @@ class Pipeline:
             queue.put_nowait(item)
         self.ledger.start_run(self.run_id)
 
+        deferred: list[ItemResult] = []  # claimed by another live worker: look again later
+
         async def worker() -> None:
             while not self.stop.is_set():
                 try:
                     item = queue.get_nowait()
                 except asyncio.QueueEmpty:
-                    return
+                    if not deferred:
+                        return
+                    await self._sleep_unless_stopped(CLAIM_POLL_S)
+                    moved, deferred[:] = list(deferred), []
+                    for again in moved:
+                        queue.put_nowait(again)
+                    continue
+                if self.claims is not None and not await self._claim(item, deferred):
+                    continue
                 await self._process(item)
+                if self.claims is not None:
+                    await self._release(item)
                 if item.status != SKIPPED:
                     self.on_item(item)
 
@@ -147,6 +167,26 @@ class Pipeline:
             budget_stopped=self.budget_stopped,
             slowdowns=self.limiter.slowdowns,
         )
+
+    async def _claim(self, item: ItemResult, deferred: list[ItemResult]) -> bool:
+        """True when this worker holds the line's claim; a line another worker holds waits
+        in ``deferred``, one another worker finished is left to that worker's folder."""
+        verdict = await self.claims.take(item.job.source_key)
+        if verdict == claims_mod.BUSY:
+            deferred.append(item)
+            return False
+        if verdict == claims_mod.DONE:
+            holder = await self.claims.holder(item.job.source_key)
+            item.error = {"code": None, "kind": "elsewhere", "message": f"rendered by worker {holder}"}
+            return False
+        return True
+
+    async def _release(self, item: ItemResult) -> None:
+        """Done for good (written, or failed as the line would anywhere), else back to the queue."""
+        final = item.status in (OK, CACHED) or (
+            item.status == FAILED and (item.error or {}).get("kind") == catalog.FATAL_LINE
+        )
+        await self.claims.finish(item.job.source_key, done=final)
 
     async def _process(self, item: ItemResult) -> None:
         job = item.job
@@ -266,20 +306,26 @@ class Pipeline:
         job = item.job
         # a model without a price has no budget to check (the planner refuses --max-cost then)
         estimate = catalog.speech_cost_usd(part.estimated_characters, job.model) or 0.0
-        async with self.limiter.slot():
+        async with self.limiter.slot() as member:
             if self.stop.is_set():
                 return None
+            # an account pool chose the account: its key, its fingerprint in the journal
+            backend = self.backend if member is None else member.backend
+            account = None if member is None else member.account.fingerprint
+            item.account = account or item.account
             try:
                 hold = self.budget.reserve(estimate)
             except BudgetExceeded as exc:
                 self.budget_stopped = str(exc)
                 self.stop.set()
                 return None
-            request_id = self.ledger.journal_sent(self.run_id, job.id, part.source_key, job.model)
+            request_id = self.ledger.journal_sent(
+                self.run_id, job.id, part.source_key, job.model, account=account
+            )
             item.attempts += 1
             self.api_calls += 1
             try:
-                reply = await self.backend.synthesize(part.request)
+                reply = await backend.synthesize(part.request)
             except errors.MiniMaxError as exc:
                 wasted = (
                     catalog.speech_cost_usd(exc.billed_characters, job.model)

@@ -51,6 +51,8 @@ class ItemResult:
             if basis in self.cost_bases:
                 return basis
         return None
+    #: fingerprint of the account that paid (never the key); None for one unnamed account
+    account: str | None = None
 
     @property
     def file(self) -> str | None:
@@ -83,3 +85,5 @@ class RunResult:
     budget_stopped: str | None = None
     slowdowns: int = 0
     groups: list[dict] = field(default_factory=list)
+    #: per account: fingerprint, rate given or found, requests, rate signals, retired (no keys)
+    accounts: list[dict] = field(default_factory=list)

@@ -24,10 +24,11 @@ from ttsbatch.manifest.types import ManifestError, Problem
 from ttsbatch.minimax import catalog
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.minimax.retry import RetryPolicy
+from ttsbatch.run import claims, pacing
+from ttsbatch.run.accounts import account_for, resolve_accounts
 from ttsbatch.run.budget import Budget
 from ttsbatch.run.estimate import estimate
 from ttsbatch.run.ledger import Ledger
-from ttsbatch.run.limiter import RateLimiter
 from ttsbatch.run.pipeline import Pipeline
 from ttsbatch.run.plan import ApiAudio, GroupJob, Job, OutputSpec, plan_jobs
 from ttsbatch.run.progress import Progress
@@ -146,11 +147,13 @@ def _setting_problems(settings: RunSettings, models: list[str]) -> list[Problem]
 class Session:
     """One run: the speech backend, limiter, ledger and pipeline live exactly as long as it does."""
 
-    def __init__(self, settings: RunSettings, plan: Plan, api: ApiConfig) -> None:
+    def __init__(self, settings: RunSettings, plan: Plan, api: ApiConfig, *, offline: bool = False) -> None:
         self.settings = settings
         self.jobs = plan.jobs
         self.groups = plan.groups
         self.api = api
+        #: the bundled fake's throwaway account: its schedule stays in this process
+        self.offline = offline
         self.pipeline: Pipeline | None = None
         self._interrupted = False
 
@@ -172,26 +175,55 @@ class Session:
         ledger = Ledger(s.out_dir)
         try:
             log = (lambda message: print(message, file=sys.stderr)) if s.verbose else None
-            async with select(s.backend)(
-                self.api, timeout=s.timeout, max_connections=s.concurrency, log=log
-            ) as backend:
-                limiter = RateLimiter(s.rpm, s.concurrency)
+            # several accounts are MiniMax's; a gateway has its own keys and limits
+            accounts = (
+                resolve_accounts(self.api, s.keys_file) if s.backend == "minimax" else [account_for(self.api)]
+            )
+            async with contextlib.AsyncExitStack() as stack:
+                backends = [
+                    await stack.enter_async_context(
+                        select(s.backend)(
+                            account.api, timeout=s.timeout, max_connections=s.concurrency, log=log
+                        )
+                    )
+                    for account in accounts
+                ]
+                pool = await stack.enter_async_context(
+                    pacing.account_pool(
+                        accounts,
+                        backends,
+                        rpm=s.rpm,
+                        concurrency=s.concurrency,
+                        rate_store=s.rate_store,
+                        local=self.offline,
+                        shard=s.shard,
+                        claim=bool(s.claim),
+                        say=lambda message: print(f"ttsbatch: {message}", file=sys.stderr),
+                    )
+                )
+                board = None
+                if s.claim:
+                    board = claims.ClaimBoard(pool.store.client, s.claim, lease_s=s.claim_lease_s)
+                    await stack.enter_async_context(board.heartbeat())
                 with Progress(total=len(self.jobs)) as progress:
                     self.pipeline = Pipeline(
-                        backend,
-                        limiter,
+                        backends[0],
+                        pool,
                         RetryPolicy(max_retries=s.max_retries),
                         ledger,
                         budget=Budget(s.max_cost),
                         force=s.force,
                         on_item=on_item or progress.update,
                         seed=s.seed,
+                        claims=board,
                     )
                     if self._interrupted:
                         self.pipeline.interrupt()
                     # workers beyond the in-flight cap keep audio work from idling the request slots
-                    result = await self.pipeline.run(self.jobs, workers=s.concurrency * 2, groups=self.groups)
+                    workers = s.concurrency * 2 * len(accounts)
+                    result = await self.pipeline.run(self.jobs, workers=workers, groups=self.groups)
                     result.groups = await self.pipeline.assemble_groups(self.groups, result.items, s.tags)
+                    result.accounts = pool.summary()
             written = report(result)
             ledger.finish_run(self.pipeline.run_id, json.dumps(written, ensure_ascii=False))
         finally:
@@ -237,7 +269,7 @@ def dry_run(settings: RunSettings, plan: Plan) -> dict:
         est = estimate(
             plan.jobs,
             ledger,
-            rpm=settings.rpm,
+            rpm=settings.rpm or 60.0,  # auto: the global plans' default, for the time estimate
             concurrency=settings.concurrency,
             force=settings.force,
             groups=plan.groups,

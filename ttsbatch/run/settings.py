@@ -23,6 +23,7 @@ from ttsbatch.errors import UsageError
 from ttsbatch.manifest.cast import parse_pairs
 from ttsbatch.minimax import catalog
 from ttsbatch.minimax.config import BACKENDS
+from ttsbatch.run.pacing import MIN_RPM, check_sharing, parse_rpm  # noqa: F401 - MIN_RPM is part of the table
 
 FAIL_ON = ("failed", "qa", "never")
 LONG_TEXT = ("split", "async")
@@ -33,7 +34,6 @@ GAP_S = (0, 60)
 MAX_CHARS = (32, catalog.T2A_MAX_CHARS)
 SAMPLE_RATE = (8000, 192000)
 BITRATE_KBPS = (32, 320)
-MIN_RPM = 0.1
 MIN_TIMEOUT_S = 1
 
 #: every run option by its name (``--sample-rate`` is ``sample_rate``) with its default
@@ -49,7 +49,11 @@ DEFAULTS: dict[str, Any] = {
     "api_sample_rate": None,
     "transport": "hex",
     "concurrency": 8,
-    "rpm": 60.0,
+    "rpm": "auto",
+    "rate_store": None,
+    "keys_file": None,
+    "claim": None,
+    "claim_lease": 30.0,
     "max_retries": 6,
     "timeout": 120.0,
     "force": False,
@@ -92,7 +96,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "max_retries": MAX_RETRIES,
     "max_chars": MAX_CHARS,
     "gap": GAP_S,
-    "rpm": (MIN_RPM, math.inf),
+    "claim_lease": (0.5, math.inf),
     "timeout": (MIN_TIMEOUT_S, math.inf),
     "max_cost": (0, math.inf),
 }
@@ -118,7 +122,8 @@ class RunSettings:
     api_sample_rate: int | None
     transport: str
     concurrency: int
-    rpm: float
+    #: requests per minute per account; None: ``--rpm auto`` (find it, remember it)
+    rpm: float | None
     max_retries: int
     timeout: float
     seed: int | None
@@ -129,6 +134,13 @@ class RunSettings:
     report_formats: tuple[str, ...]
     fail_on: str
     shard: tuple[int, int] | None
+    #: redis://host:port/db: one rate (and, with ``claim``, one queue of lines) for every machine
+    rate_store: str | None
+    #: several accounts: one key a line, optional rpm (else MINIMAX_API_KEYS, else one key)
+    keys_file: Path | None
+    #: a queue name: claim lines in the rate store so any number of workers split the manifest
+    claim: str | None
+    claim_lease_s: float
     verbose: bool
     max_chars: int
     master: str
@@ -158,6 +170,8 @@ def run_settings(manifest: Path | None, out_dir: Path, options: Mapping[str, Any
     cast = dict(o["cast"]) if isinstance(o["cast"], Mapping) else parse_pairs(o["cast"], "--cast")
     only = _names(o["only"])
     shard = parse_shard(o["shard"])
+    rpm = parse_rpm(o["rpm"])
+    check_sharing(o["rate_store"], o["claim"])
     bitrate = parse_bitrate(o["bitrate"])
     for name in WHOLE:
         if o[name] is not None:
@@ -186,7 +200,7 @@ def run_settings(manifest: Path | None, out_dir: Path, options: Mapping[str, Any
         api_sample_rate=o["api_sample_rate"],
         transport=o["transport"],
         concurrency=o["concurrency"],
-        rpm=float(o["rpm"]),
+        rpm=rpm,
         max_retries=o["max_retries"],
         timeout=float(o["timeout"]),
         seed=o["seed"],
@@ -197,6 +211,10 @@ def run_settings(manifest: Path | None, out_dir: Path, options: Mapping[str, Any
         report_formats=_names(o["report_format"]),
         fail_on=o["fail_on"],
         shard=shard,
+        rate_store=o["rate_store"],
+        keys_file=Path(o["keys_file"]) if o["keys_file"] is not None else None,
+        claim=o["claim"],
+        claim_lease_s=float(o["claim_lease"]),
         verbose=bool(o["verbose"]),
         max_chars=o["max_chars"],
         master=o["master"],

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ttsbatch.audio.codecs import Audio, convert, encode, encode_pcm
-from ttsbatch.fake.endpoints.native import bearer_error, reply_error
+from ttsbatch.fake.endpoints.native import bearer_error, bearer_key, reply_error
 from ttsbatch.fake.endpoints.t2a_params import ParamError, T2ARequest, parse
 from ttsbatch.fake.exchange import Exchange, json_bytes
 from ttsbatch.fake.faults import Admission
@@ -146,7 +146,7 @@ def admit_speech(
         app.sleep(cfg.latency_ms / 1000)
         reply_error(ex, *auth)
         return None
-    adm = app.gate.admit("t2a")
+    adm = app.gate.admit("t2a", bearer_key(ex))
     ex.note(fault=adm.fault)
     if app.sleep(adm.delay_s):
         ex.hang_up()

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     import redis.asyncio
 
 KEY_PREFIX = "ttsbatch:rate:"
+#: the rate ``--rpm auto`` found for an account, shared by every worker that uses the store
+FOUND_PREFIX = "ttsbatch:found:"
+#: a found rate is kept this long (a plan may change; the next run finds it again)
+FOUND_TTL_S = 30 * 86400
 
 #: ttsbatch/run/rates/gcra.py ``reserve`` in Lua, step for step: keep the two in step.
 #: KEYS[1] the account's key; ARGV rpm, burst. Returns the wait in seconds as a string
@@ -90,6 +94,22 @@ class RedisRateStore:
             raise ValueError(f"rpm must be positive and burst at least 1, got {rpm!r}, {burst!r}")
         wait = await self._reserve(keys=[self.key(account)], args=[repr(float(rpm)), int(burst)])
         return max(0.0, float(wait))
+
+    async def load_found(self, account: str) -> float | None:
+        raw = await self._redis.get(FOUND_PREFIX + account)
+        try:
+            rpm = float(raw) if raw is not None else None
+        except ValueError:
+            return None
+        return rpm if rpm is not None and 0 < rpm < float("inf") else None
+
+    async def save_found(self, account: str, rpm: float) -> None:
+        await self._redis.set(FOUND_PREFIX + account, repr(float(rpm)), ex=FOUND_TTL_S)
+
+    @property
+    def client(self) -> redis.asyncio.Redis:
+        """The connection, for other shared state of a run (``run.claims``)."""
+        return self._redis
 
     async def aclose(self) -> None:
         await self._redis.aclose()
