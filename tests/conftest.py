@@ -27,6 +27,13 @@ from ttsbatch.fake import FakeConfig, FakeServer
 API_KEY = "sk-test-9f8e7d6c5b4a-never-print-me"
 
 
+@pytest.fixture(autouse=True)
+def own_cache_dir(tmp_path_factory, monkeypatch):
+    """Rate schedules and found rates (the user's cache directory) stay inside the test:
+    every run, in-process or a child, gets a fresh one."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture
 def server_factory():
     started: list[FakeServer] = []
