@@ -52,11 +52,13 @@ class FakeProcess:
         jitter_ms: float = 0.0,
         seed: int = 0,
         log_dir: Path,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.args = [PYTHON, "-m", "ttsbatch.fake", "--port", "0", "--quiet", "--voice-engine", "tone"]
         self.args += ["--seed", str(seed), "--latency", str(latency_ms), "--jitter", str(jitter_ms)]
         if rpm:
             self.args += ["--rpm", str(rpm)]
+        self.args += list(extra)
         self.stderr_path = log_dir / f"fake-{os.getpid()}-{time.monotonic_ns()}.stderr"
         self.proc: subprocess.Popen | None = None
         self.base_url = ""

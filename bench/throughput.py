@@ -21,6 +21,8 @@ beating the limit. Hence a/b default to R=120, N=240 (~2 min).
     /tmp/venv/bin/python bench/throughput.py --timeline # + accepted/1002s per 10 s, per run
     /tmp/venv/bin/python bench/throughput.py --quick    # ~40 s smoke (too short for the window)
     /tmp/venv/bin/python bench/throughput.py --scenarios c --c-lines 600
+    python bench/throughput.py --scenarios auto,remembered,shards,workers,accounts   # issue 14, ~40 min
+    python bench/throughput.py --scenarios auto,remembered --rates 60 --minutes 1     # a quick look
 
 Timings are never asserted: the table says PASS/MISS and the script exits 0.
 """
@@ -252,6 +254,9 @@ def run_naive(scenario: str, server: Server, n: int, concurrency: int, work: Pat
 
 # -------------------------------------------------------------------- table --
 
+#: issue 14's scenarios (bench/rates_scenarios.py): the limit hidden from the client
+RATE_SCENARIOS = ("auto", "remembered", "shards", "workers", "accounts")
+
 TARGETS = {
     "a": "ach/R>=0.95, 0x1002, all ok",
     "b": "ach/R>=0.85, all ok",
@@ -308,7 +313,7 @@ def render(outcomes: list[Outcome], baselines: dict[str, Outcome]) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="~40 s smoke run (R=300, N=60; c N=300)")
-    p.add_argument("--scenarios", default="a,b,c", help="comma list of a, b, c")
+    p.add_argument("--scenarios", default="a,b,c", help="comma list of a, b, c, " + ", ".join(RATE_SCENARIOS))
     p.add_argument("--limit", type=int, default=None, help="server RPM limit R for a/b [120; quick 300]")
     p.add_argument("--lines", type=int, default=None, help="N for a/b [240; quick 60]")
     p.add_argument("--latency-ms", type=float, default=400.0, help="server latency L for a/b")
@@ -324,11 +329,23 @@ def main() -> int:
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--timeline", action="store_true", help="also print accepted/1002 per time bucket")
     p.add_argument("--bucket-s", type=float, default=10.0, help="timeline bucket width")
+    p.add_argument("--rates", default="20,60,240,500", help="limits R for auto/remembered (issue 14)")
+    p.add_argument("--minutes", type=float, default=5.0, help="length of the issue-14 runs, in minutes of lines")
+    p.add_argument("--parallel", type=int, default=2, help="issue-14 scenarios run side by side")
+    p.add_argument("--shared-rpm", default="R", help="--rpm of the shards/workers scenarios: R (told) or auto")
     args = p.parse_args()
+    wanted = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    rate_scenarios = [s for s in wanted if s in RATE_SCENARIOS]
+    if rate_scenarios:
+        import rates_scenarios
+
+        rates = [int(r) for r in args.rates.split(",") if r.strip()]
+        rates_scenarios.run(rate_scenarios, rates, args.minutes, args.parallel, args.shared_rpm)
+        if len(rate_scenarios) == len(wanted):
+            return 0
     limit = args.limit or (300 if args.quick else 120)
     n_ab = args.lines or (60 if args.quick else 240)
     n_c = args.c_lines or (300 if args.quick else 1800)
-    wanted = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     ab = Server(limit, args.latency_ms, args.jitter_ms)
     c = Server(args.c_limit, args.c_latency_ms, args.c_jitter_ms)
 
