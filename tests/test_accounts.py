@@ -109,3 +109,26 @@ def test_keys_file_lines_are_checked_without_echoing_a_key(tmp_path):
             parse_keys_file(bad)
         assert where in str(caught.value)
         assert "sk-one" not in str(caught.value)
+
+
+def test_a_shard_without_a_shared_store_paces_at_its_share_and_says_so(run_cli, server, tmp_path):
+    manifest = write_jsonl(tmp_path / "m.jsonl", lines(4))
+    result = run_cli(manifest, "--shard", "1/4", "--rpm", "6000")
+    assert result.exit_code == 0, result.stderr
+    assert "pacing at 1/4 of the account's rate" in result.stderr
+    (account,) = result.report["run"]["accounts"]
+    assert account["share"] == 0.25
+    assert account["pace_rpm"] == pytest.approx(6000 * 0.97 / 4, rel=0.01)
+
+
+def test_rpm_and_claim_options_are_checked_before_anything_is_sent(run_cli, server, tmp_path):
+    manifest = write_jsonl(tmp_path / "m.jsonl", lines(2))
+    for args, message in [
+        (("--rpm", "fast"), "--rpm expects 'auto' or a number"),
+        (("--claim", "q"), "--claim needs --rate-store"),
+        (("--rate-store", "http://x"), "expected redis://host:port/db"),
+    ]:
+        result = run_cli(manifest, *args)
+        assert result.exit_code == 2, args
+        assert message in result.stderr
+    assert t2a_requests(server) == []

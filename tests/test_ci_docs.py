@@ -52,3 +52,13 @@ def test_the_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "2 requests" in printed and "welcome ok welcome.wav" in printed
     assert (tmp_path / "out" / "py" / "report.json").exists()
+
+
+def test_the_workflow_queues_its_runs_so_one_account_is_never_paced_twice():
+    doc = yaml.safe_load(WORKFLOW.read_text())
+    assert doc["concurrency"]["group"] and doc["concurrency"]["cancel-in-progress"] is False
+    guide = (WORKFLOW.parent / "ci.md").read_text()
+    # every documented matrix either splits the rate (--shard) or shares it (--rate-store)
+    for block in re.findall(r"```yaml\n(.*?)```", guide, re.S):
+        if "matrix" in block:
+            assert "--shard" in block or "--rate-store" in block, block

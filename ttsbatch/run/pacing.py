@@ -4,6 +4,7 @@ each on the account's shared schedule, each told its rate or finding it (``--rpm
 The store: ``--rate-store redis://...`` (workers on many machines), else the file store in
 the user's cache directory (every process on this machine). ``--shard K/N`` without a Redis
 store cannot see the other shards' machines, so each shard paces at ``rpm/N`` (and says so).
+Under ``--rpm auto`` see ``account_pool`` for what is shared.
 
 Under ``--rpm auto`` a rate found before (kept per account fingerprint in the user's cache
 directory, and in Redis when the run uses it) is where the run starts; the rate found is
@@ -81,34 +82,47 @@ async def account_pool(
     rate_store: str | None = None,
     local: bool = False,
     shard: tuple[int, int] | None = None,
+    claim: bool = False,
     say: Callable[[str], None] = lambda message: None,
     clock: Clock | None = None,
 ) -> AsyncIterator[AccountPool]:
-    """The pool for a run; on exit the rates ``auto`` found are remembered."""
+    """The pool for a run; on exit the rates ``auto`` found are remembered.
+
+    A told rate is booked on the account's shared schedule, so every process together keeps
+    it. Under ``auto`` each process finds its own part of the account's window (the
+    controller counts what it sent; processes that share the account each see their part
+    refused when the window is full), so it books on a schedule of its own; a shard starts at
+    its share of the rate found before, and only a run that had the account to itself
+    remembers what it found (a shard's or a claiming worker's part is not the account's)."""
     store = open_store(rate_store, local, clock)
     try:
         share = shard_share(shard, shared=rate_store is not None)
-        if share < 1:
+        if share < 1 and rpm is not None:
             say(
                 f"--shard {shard[0]}/{shard[1]} without --rate-store: pacing at 1/{shard[1]} of the "
                 "account's rate so the shards together stay within it"
             )
+        alone = shard is None and not claim
         members = []
         for account, backend in zip(accounts, backends, strict=True):
             given = account.rpm if account.rpm is not None else rpm
             auto = None
+            schedule = store
             if given is None:
-                known = await known_rate(account.fingerprint, store)
+                known = await known_rate(account.fingerprint, store) if alone or shard else None
+                if known and shard:
+                    known = known / shard[1]
                 auto = AutoRate(known_rpm=known)
-                start = f"starting at the {known:g} RPM found before" if known else "finding it from 20 RPM"
+                start = f"starting at {known:g} RPM (found before)" if known else "finding it from 20 RPM"
                 say(f"account {account.label}: --rpm auto, {start}")
+                schedule = open_store(None, local=True, clock=clock)
             limiter = AccountLimiter(
                 account.fingerprint,
-                store,
+                schedule,
                 concurrency=concurrency,
                 rpm=given,
                 auto=auto,
-                share=share,
+                share=share if given is not None else 1.0,
                 clock=clock,
             )
             members.append(Member(account, limiter, backend))
@@ -117,7 +131,7 @@ async def account_pool(
         yield pool
         for m in members:
             found = m.limiter.found_rpm
-            if found:
+            if found and alone:
                 remember.save_found(m.account.fingerprint, found)
                 save = getattr(store, "save_found", None)
                 if save is not None:
