@@ -52,6 +52,7 @@ def test_an_account_retired_on_1008_while_the_other_finishes(
     (dead,) = [a for a in accounts.values() if a["retired"]]
     (alive,) = [a for a in accounts.values() if not a["retired"]]
     assert dead["retired"]["code"] == 1008
+    assert f"account {dead['account'][:8]} retired: " in result.stderr and "(code 1008)" in result.stderr
     assert {item["account"] for item in report["items"]} == {alive["account"]}
     rows = requests_by_account(result.out_dir)
     assert (dead["account"], "failed", 1008) in rows

@@ -125,10 +125,13 @@ def test_live_workers_split_the_lines_and_the_merged_report_has_each_once(
     manifest = write_jsonl(tmp_path / "m.jsonl", lines(16))
     args = ("--rate-store", redis_url, "--claim", "split-test", "--rpm", "6000", "--concurrency", "2")
     procs = [cli_process(server, manifest, tmp_path / f"w{n}", *args).start() for n in range(3)]
+    said = []
     for proc in procs:
         code, err = finish(proc)
         assert code == 0, err
+        said.append(err)
     assert len(t2a_requests(server)) == 16  # no line paid twice
+    assert any("rendered by other workers" in err for err in said)
     reports = [json.loads((tmp_path / f"w{n}" / "report.json").read_text()) for n in range(3)]
     assert sum(r["totals"]["ok"] for r in reports) == 16
     assert sum(1 for r in reports if r["totals"]["ok"]) >= 2  # the work really spread

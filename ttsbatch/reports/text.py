@@ -10,8 +10,11 @@ MAX_FAILURES_SHOWN = 20
 def summary_text(report: dict) -> str:
     t = report["totals"]
     parts = [f"{t['ok']} ok", f"{t['cached']} cached", f"{t['failed']} failed"]
-    if t["skipped"]:
-        parts.append(f"{t['skipped']} not sent")
+    elsewhere = sum(1 for i in report["items"] if (i.get("error") or {}).get("kind") == "elsewhere")
+    if t["skipped"] - elsewhere:
+        parts.append(f"{t['skipped'] - elsewhere} not sent")
+    if elsewhere:
+        parts.append(f"{elsewhere} rendered by other workers")
     cost = f"${t['cost_usd']:.4f}"
     if t.get("cost_unknown_lines"):
         cost += f" + unknown for {t['cost_unknown_lines']} line(s) (a model without a price)"
@@ -22,6 +25,7 @@ def summary_text(report: dict) -> str:
         f"audio {t['duration_s']:.1f} s · {t['characters']} billed characters · {cost} · "
         f"{t['api_calls']} API calls · {t['wall_s']:.1f} s",
     ]
+    lines += account_lines(report["run"].get("accounts") or [])
     for group in report.get("groups") or []:
         qa = group.get("qa") or {}
         verdict = (
@@ -64,3 +68,16 @@ def summary_text(report: dict) -> str:
         if stopped["kind"] != "interrupted":
             lines.append("finished files are kept; run the same command again to render the rest")
     return "\n".join(lines)
+
+
+def account_lines(accounts: list[dict]) -> list[str]:
+    """What the run learnt of its accounts (fingerprints only): the rate ``--rpm auto`` found,
+    and any account retired on an account-level error."""
+    lines = []
+    for a in accounts:
+        name = f"account {a['account'][:8]}" if len(accounts) > 1 else "account"
+        if a.get("retired"):
+            lines.append(f"{name} retired: {a['retired']['message']} (code {a['retired']['code']})")
+        elif a.get("rpm_found"):
+            lines.append(f"{name}: rate limit found {a['rpm_found']:g} RPM")
+    return lines
