@@ -59,6 +59,11 @@ def test_an_account_retired_on_1008_while_the_other_finishes(
     assert sum(1 for acct, state, _ in rows if state == "paid") == 12
     assert all(acct == alive["account"] for acct, state, _ in rows if state == "paid")
     assert_keys_hidden(result)
+    # the audio is the folder's, whichever account paid: another account re-renders nothing
+    before = len(t2a_requests(server))
+    again = run_cli(manifest, *extra, env={"MINIMAX_API_KEYS": KEY_B}, target=server)
+    assert again.exit_code == 0, again.stderr
+    assert again.report["totals"]["cached"] == 12 and len(t2a_requests(server)) == before
 
 
 def test_every_account_dead_stops_the_run_with_exit_3(run_cli, server_factory, tmp_path):
