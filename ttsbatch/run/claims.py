@@ -27,6 +27,9 @@ import os
 import secrets
 import socket
 
+from ttsbatch.minimax import catalog
+from ttsbatch.run.results import CACHED, FAILED, OK, ItemResult
+
 #: seconds a claim lives unless renewed; renewed every third of it
 LEASE_S = 30.0
 #: a done mark is kept this long (a queue is one run of the manifest)
@@ -102,6 +105,26 @@ class ClaimBoard:
         """Mark ``key`` done (``done``) or give it back to the queue, and drop our claim."""
         self._held.discard(key)
         await self._finish(keys=self._keys(key), args=[self.worker, DONE_TTL_S, "1" if done else "0"])
+
+    async def take_line(self, item: ItemResult, deferred: list[ItemResult]) -> bool:
+        """True when this worker holds the line's claim; a line another worker holds waits
+        in ``deferred``, one another worker finished is left to that worker's folder."""
+        verdict = await self.take(item.job.source_key)
+        if verdict == BUSY:
+            deferred.append(item)
+            return False
+        if verdict == DONE:
+            holder = await self.holder(item.job.source_key)
+            item.error = {"code": None, "kind": "elsewhere", "message": f"rendered by worker {holder}"}
+            return False
+        return True
+
+    async def finish_line(self, item: ItemResult) -> None:
+        """Done for good (written, or failed as the line would anywhere), else back to the queue."""
+        final = item.status in (OK, CACHED) or (
+            item.status == FAILED and (item.error or {}).get("kind") == catalog.FATAL_LINE
+        )
+        await self.finish(item.job.source_key, done=final)
 
     async def renew_all(self) -> None:
         for key in list(self._held):

@@ -32,7 +32,6 @@ from ttsbatch.audio import codecs as audio
 from ttsbatch.backends.base import SpeechBackend, SpeechReply
 from ttsbatch.minimax import catalog, errors
 from ttsbatch.minimax.retry import RetryPolicy, retrying
-from ttsbatch.run import claims as claims_mod
 from ttsbatch.run.budget import Budget, BudgetExceeded
 from ttsbatch.run.cache import Cache
 from ttsbatch.run.claims import ClaimBoard
@@ -133,11 +132,11 @@ class Pipeline:
                     for again in moved:
                         queue.put_nowait(again)
                     continue
-                if self.claims is not None and not await self._claim(item, deferred):
+                if self.claims is not None and not await self.claims.take_line(item, deferred):
                     continue
                 await self._process(item)
                 if self.claims is not None:
-                    await self._release(item)
+                    await self.claims.finish_line(item)
                 if item.status != SKIPPED:
                     self.on_item(item)
 
@@ -167,26 +166,6 @@ class Pipeline:
             budget_stopped=self.budget_stopped,
             slowdowns=self.limiter.slowdowns,
         )
-
-    async def _claim(self, item: ItemResult, deferred: list[ItemResult]) -> bool:
-        """True when this worker holds the line's claim; a line another worker holds waits
-        in ``deferred``, one another worker finished is left to that worker's folder."""
-        verdict = await self.claims.take(item.job.source_key)
-        if verdict == claims_mod.BUSY:
-            deferred.append(item)
-            return False
-        if verdict == claims_mod.DONE:
-            holder = await self.claims.holder(item.job.source_key)
-            item.error = {"code": None, "kind": "elsewhere", "message": f"rendered by worker {holder}"}
-            return False
-        return True
-
-    async def _release(self, item: ItemResult) -> None:
-        """Done for good (written, or failed as the line would anywhere), else back to the queue."""
-        final = item.status in (OK, CACHED) or (
-            item.status == FAILED and (item.error or {}).get("kind") == catalog.FATAL_LINE
-        )
-        await self.claims.finish(item.job.source_key, done=final)
 
     async def _process(self, item: ItemResult) -> None:
         job = item.job
