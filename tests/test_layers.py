@@ -25,10 +25,12 @@ ALLOWED = {
     "script": {"manifest", "minimax"},
     "run": {"manifest", "audio", "minimax", "backends"},
     "reports": {"run.results"},
+    # store packages: from a finished run's results and files, beside the reports
+    "packages": {"run.results", "run.settings", "manifest", "audio"},
     "fake": {"minimax", "audio"},
     "cli": {"api", "run", "script", "reports", "manifest", "minimax", "audio", "fake", "backends", "serve"},
     "serve": {"run", "minimax", "audio", "backends"},
-    "api": {"run", "reports", "manifest", "minimax", "audio", "backends"},
+    "api": {"run", "reports", "packages", "manifest", "minimax", "audio", "backends"},
 }
 
 

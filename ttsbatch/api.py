@@ -22,6 +22,7 @@ from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.files import write_atomic
 from ttsbatch.manifest.sidecar import load_script_meta
 from ttsbatch.minimax.config import ApiConfig, Secret, resolve_api_key, resolve_base_url, resolve_gateway
+from ttsbatch.packages import write_package
 from ttsbatch.reports.build import build_report
 from ttsbatch.reports.ci import FORMATS as REPORT_FORMATS
 from ttsbatch.reports.merge import merge_reports
@@ -108,7 +109,11 @@ def prepare(
         raise UsageError(f"--report-format must be one of {', '.join(REPORT_FORMATS)}, got {unknown[0]!r}")
     if path is not None and not path.is_file():
         raise UsageError(f"{manifest}: no such manifest file")
+    if run.package and run.join:
+        raise UsageError("--package needs one file per chapter (each group's file): drop --join")
     planned = PlannedRun(run, runner.plan(run, lines))
+    if run.package and not planned.plan.groups:
+        raise UsageError(f"--package {run.package} needs chapters: give the manifest's lines a group field")
     for warning in planned.plan.warnings:  # said once, before anything is sent
         print(f"warning: {warning}", file=sys.stderr)
     return planned
@@ -208,5 +213,17 @@ def _write_report(run: RunSettings, api: ApiConfig, offline: bool, result: RunRe
     # a manifest drafted by `ttsbatch script` carries its LLM cost beside it
     script = load_script_meta(run.manifest) if run.manifest is not None else None
     report = build_report(result, run_info, script)
+    if run.package:
+        report["package"] = write_package(run, result)
+        _say_package(report["package"])
     write_reports(report, run.out_dir, run.report_formats)
     return json.loads(report_json(report))  # as report.json holds it: lists, string keys
+
+
+def _say_package(entry: dict) -> None:
+    for warning in entry.get("warnings", ()):
+        print(f"warning: package {entry['kind']}: {warning}", file=sys.stderr)
+    if entry["status"] == "ok":
+        print(f"ttsbatch: {entry['kind']} package → {entry['folder']}/", file=sys.stderr)
+    else:
+        print(f"error: package {entry['kind']}: {entry['error']}", file=sys.stderr)

@@ -194,6 +194,19 @@ D = settings.DEFAULTS
     "each part sits in it. Asks for subtitle_enable: audio kept from runs without it is paid once more.",
 )
 @click.option(
+    "--package",
+    type=click.Choice(settings.PACKAGES),
+    help="Also write a store package from the chapter (group) files into DIR/packages/<kind>/: acx "
+    "(numbered chapter files, credits, retail sample), google (W3C audiobook .lpf), audiobookshelf "
+    "(Author/Title/ with metadata.json).",
+)
+@click.option(
+    "--credits-open", help="Opening credits text, read in the default voice as a first chapter of its own."
+)
+@click.option(
+    "--credits-close", help="Closing credits text, read in the default voice as a last chapter of its own."
+)
+@click.option(
     "--verbose", "-v", is_flag=True, help="Log every HTTP request and reply on stderr (credentials redacted)."
 )
 @click.option(

@@ -19,6 +19,7 @@ from ttsbatch.backends import select
 from ttsbatch.errors import ExitCode
 from ttsbatch.files import remove_stale_temp_files, write_atomic
 from ttsbatch.manifest import pronunciations as pronunciation
+from ttsbatch.manifest.credits import with_credits
 from ttsbatch.manifest.read import LINES_SOURCE, check_lines, read_manifest
 from ttsbatch.manifest.types import ManifestError, Problem
 from ttsbatch.minimax import catalog
@@ -79,9 +80,14 @@ def plan(settings: RunSettings, rows: Iterable[Mapping[str, Any]] | None = None)
             lines = read_manifest(settings.manifest, **voices)
     except ManifestError as exc:
         problems += exc.problems
+    source = settings.manifest.name if rows is None else LINES_SOURCE
+    if not problems:
+        try:
+            lines = with_credits(lines, settings.credits_open, settings.credits_close, source=source, **voices)
+        except ManifestError as exc:
+            problems += exc.problems
     if problems:
         raise ManifestError(problems)
-    source = settings.manifest.name if rows is None else LINES_SOURCE
     if settings.only:
         lines = [li for li in lines if any(fnmatch.fnmatchcase(li.id, pattern) for pattern in settings.only)]
     models = list(dict.fromkeys(li.model or settings.model for li in lines))
@@ -308,6 +314,8 @@ def exit_code(report: dict, fail_on: str = "failed") -> ExitCode:
     if fail_on == "never":
         return ExitCode.OK
     if report["totals"]["failed"] or report["totals"].get("groups_failed"):
+        return ExitCode.FAILED
+    if (report.get("package") or {}).get("status") == "failed":  # --package asked, not written
         return ExitCode.FAILED
     if fail_on == "qa" and report["totals"].get("qa_failed"):
         return ExitCode.FAILED

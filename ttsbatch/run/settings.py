@@ -35,6 +35,8 @@ MAX_CHARS = (32, catalog.T2A_MAX_CHARS)
 SAMPLE_RATE = (8000, 192000)
 BITRATE_KBPS = (32, 320)
 MIN_TIMEOUT_S = 1
+#: store packages ``--package`` writes beside the audio (``ttsbatch.packages``)
+PACKAGES = ("acx", "google", "audiobookshelf")
 
 #: every run option by its name (``--sample-rate`` is ``sample_rate``) with its default
 DEFAULTS: dict[str, Any] = {
@@ -75,6 +77,9 @@ DEFAULTS: dict[str, Any] = {
     "verbose": False,
     "seed": None,
     "backend": "minimax",
+    "package": None,
+    "credits_open": None,
+    "credits_close": None,
 }
 #: options whose value must be one of these, named where they are defined
 CHOICES: dict[str, Iterable] = {
@@ -88,6 +93,7 @@ CHOICES: dict[str, Iterable] = {
     "long_text": LONG_TEXT,
     "subtitles": SUBTITLE_FORMATS,
     "backend": BACKENDS,
+    "package": PACKAGES,
 }
 #: options whose number must lie within these bounds (inclusive)
 BOUNDS: dict[str, tuple[float, float]] = {
@@ -151,6 +157,11 @@ class RunSettings:
     tags: dict
     #: "minimax" (MiniMax's native API) or "openai" (an OpenAI-compatible gateway)
     backend: str = "minimax"
+    #: a store package to write beside the audio (``PACKAGES``), and credits text read as
+    #: lines of their own (``--credits-open``/``--credits-close``)
+    package: str | None = None
+    credits_open: str | None = None
+    credits_close: str | None = None
 
 
 def default_out_dir(manifest: Path) -> Path:
@@ -224,6 +235,9 @@ def run_settings(manifest: Path | None, out_dir: Path, options: Mapping[str, Any
         subtitles=o["subtitles"],
         tags={k: o[k] for k in ("title", "artist", "album") if o[k]},
         backend=o["backend"],
+        package=o["package"],
+        credits_open=o["credits_open"],
+        credits_close=o["credits_close"],
     )
 
 
