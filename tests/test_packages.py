@@ -154,6 +154,7 @@ def test_audiobookshelf_folder_and_metadata_match_the_decoded_files(tmp_path, ru
     [
         (("--join", "book"), "--package needs one file per chapter"),
         (("--credits-open", "Hello."), "book.jsonl:1: role: opening_credits are marked here and given by"),
+        (("--only", "c1-*"), "--package is made from the whole book: drop --only"),
     ],
 )
 def test_package_input_mistakes_are_one_line_errors_before_sending(tmp_path, run_cli, server, extra, said):
@@ -186,3 +187,14 @@ def test_a_chapter_that_failed_leaves_no_package_and_says_why(tmp_path, run_cli)
     assert entry["status"] == "failed" and "group(s) ch2 have no file" in entry["error"]
     assert "error: package audiobookshelf: not written: group(s) ch2" in res.stderr
     assert not (res.out_dir / "packages").exists()
+
+
+def test_credits_out_of_place_are_refused_before_anything_is_paid(tmp_path, run_cli, server):
+    rows = [
+        {"id": "a", "text": "Chapter one.", "voice": "Calm_Woman", "group": "ch1"},
+        {"id": "end", "text": "The end.", "voice": "Calm_Woman", "group": "end", "role": "closing_credits"},
+        {"id": "b", "text": "Chapter two.", "voice": "Calm_Woman", "group": "ch2"},
+    ]
+    res = run_cli(write_jsonl(tmp_path / "mixed.jsonl", rows), "--package", "acx")
+    assert res.exit_code == 2 and "the closing credits must be the last group of the manifest" in res.stderr
+    assert not [e for e in server.log if e["path"] == "/v1/t2a_v2"]

@@ -20,9 +20,10 @@ from typing import Any
 
 from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.files import write_atomic
+from ttsbatch.manifest.credits import role_of
 from ttsbatch.manifest.sidecar import load_script_meta
 from ttsbatch.minimax.config import ApiConfig, Secret, resolve_api_key, resolve_base_url, resolve_gateway
-from ttsbatch.packages import write_package
+from ttsbatch.packages import PackageError, check_plan, write_package
 from ttsbatch.reports.build import build_report
 from ttsbatch.reports.ci import FORMATS as REPORT_FORMATS
 from ttsbatch.reports.merge import merge_reports
@@ -109,11 +110,9 @@ def prepare(
         raise UsageError(f"--report-format must be one of {', '.join(REPORT_FORMATS)}, got {unknown[0]!r}")
     if path is not None and not path.is_file():
         raise UsageError(f"{manifest}: no such manifest file")
-    if run.package and run.join:
-        raise UsageError("--package needs one file per chapter (each group's file): drop --join")
     planned = PlannedRun(run, runner.plan(run, lines))
-    if run.package and not planned.plan.groups:
-        raise UsageError(f"--package {run.package} needs chapters: give the manifest's lines a group field")
+    if run.package:
+        _check_package(run, planned.plan)
     for warning in planned.plan.warnings:  # said once, before anything is sent
         print(f"warning: {warning}", file=sys.stderr)
     return planned
@@ -218,6 +217,18 @@ def _write_report(run: RunSettings, api: ApiConfig, offline: bool, result: RunRe
         _say_package(report["package"])
     write_reports(report, run.out_dir, run.report_formats)
     return json.loads(report_json(report))  # as report.json holds it: lists, string keys
+
+
+def _check_package(run: RunSettings, plan: runner.Plan) -> None:
+    """A package the plan cannot make is a usage error before anything is paid."""
+    roles: dict[str, str | None] = {}
+    for job in plan.jobs:
+        if job.group is not None:
+            roles.setdefault(job.group, role_of(job.line.meta))
+    try:
+        check_plan(run, [g.name for g in plan.groups], roles)
+    except PackageError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _say_package(entry: dict) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ttsbatch.packages.acx import write_acx
 from ttsbatch.packages.audiobookshelf import write_audiobookshelf
-from ttsbatch.packages.book import Book, PackageError, read_book
+from ttsbatch.packages.book import Book, PackageError, check_plan, read_book
 from ttsbatch.packages.folder import building
 from ttsbatch.packages.google import write_google
 from ttsbatch.run.results import RunResult
@@ -26,7 +26,7 @@ WRITERS: dict[str, Callable[[Book, Path], dict]] = {
 }
 assert tuple(WRITERS) == PACKAGES, "every --package choice has its writer"
 
-__all__ = ["PackageError", "package_folder", "write_package"]
+__all__ = ["PackageError", "check_plan", "package_folder", "write_package"]
 
 
 def package_folder(out_dir: Path, kind: str) -> Path:

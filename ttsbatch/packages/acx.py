@@ -11,6 +11,9 @@ from ttsbatch.packages.book import Book
 from ttsbatch.packages.folder import place
 from ttsbatch.packages.sample import write_sample
 
+#: ACX's longest file
+MAX_FILE_S = 120 * 60
+
 
 def write_acx(book: Book, folder: Path) -> dict:
     warnings = []
@@ -20,6 +23,9 @@ def write_acx(book: Book, folder: Path) -> dict:
             warnings.append(
                 f"ACX asks for {role.replace('_', ' ')}: mark a group's line role={role} or give {flag}"
             )
+    long = [c.title for c in book.chapters if c.duration_s > MAX_FILE_S]
+    if long:
+        warnings.append(f"ACX takes files up to 120 minutes; split these chapters: {', '.join(long)}")
     files = []
     for chapter, name in zip(book.chapters, book.numbered_names(), strict=True):
         place(chapter.path, folder / name)

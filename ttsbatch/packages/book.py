@@ -75,7 +75,7 @@ def read_book(run: RunSettings, result: RunResult) -> Book:
         duration = float(g["duration_s"])
         chapters.append(Chapter(title, run.out_dir / g["file"], duration, start, role))
         start += duration
-    _check_credit_order(chapters)
+    check_credit_order([c.role for c in chapters])
     tags = run.tags
     title = tags.get("album") or tags.get("title") or (run.manifest.stem if run.manifest else "Audiobook")
     return Book(
@@ -99,8 +99,19 @@ def _default_title(group: str, role: str | None) -> str:
     return group
 
 
-def _check_credit_order(chapters: list[Chapter]) -> None:
-    roles = [c.role for c in chapters]
+def check_plan(run: RunSettings, groups: list[str], roles: dict[str, str | None]) -> None:
+    """Before anything is sent: can this run's plan make a package? ``groups`` are the
+    planned group names in order, ``roles`` their first lines' credit roles."""
+    if run.join is not None:
+        raise PackageError("--package needs one file per chapter (each group's file): drop --join")
+    if run.only:
+        raise PackageError("--package is made from the whole book: drop --only")
+    if not groups:
+        raise PackageError(f"--package {run.package} needs chapters: give the manifest's lines a group field")
+    check_credit_order([roles.get(g) for g in groups])
+
+
+def check_credit_order(roles: list[str | None]) -> None:
     if roles.count(OPENING) > 1 or roles.count(CLOSING) > 1:
         raise PackageError("more than one group is marked as opening (or closing) credits")
     if OPENING in roles and roles[0] != OPENING:

@@ -66,7 +66,11 @@ def _cut(chapters: list[Chapter], sample: Sample, rate: int) -> Iterator[np.ndar
     skip = round(sample.start_s * rate)
     left = round(sample.duration_s * rate)
     for chapter in chapters:
-        with sf.SoundFile(str(chapter.path)) as f:
+        try:
+            f = sf.SoundFile(str(chapter.path))
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise PackageError(f"retail sample: {chapter.path.name} does not decode here: {exc}") from None
+        with f:
             if f.samplerate != rate:
                 raise PackageError(f"{chapter.path.name} is {f.samplerate} Hz, not the run's {rate} Hz")
             for block in read_blocks(f):

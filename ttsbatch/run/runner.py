@@ -83,7 +83,9 @@ def plan(settings: RunSettings, rows: Iterable[Mapping[str, Any]] | None = None)
     source = settings.manifest.name if rows is None else LINES_SOURCE
     if not problems:
         try:
-            lines = with_credits(lines, settings.credits_open, settings.credits_close, source=source, **voices)
+            lines = with_credits(
+                lines, settings.credits_open, settings.credits_close, source=source, **voices
+            )
         except ManifestError as exc:
             problems += exc.problems
     if problems:
