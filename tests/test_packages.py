@@ -198,3 +198,17 @@ def test_credits_out_of_place_are_refused_before_anything_is_paid(tmp_path, run_
     res = run_cli(write_jsonl(tmp_path / "mixed.jsonl", rows), "--package", "acx")
     assert res.exit_code == 2 and "the closing credits must be the last group of the manifest" in res.stderr
     assert not [e for e in server.log if e["path"] == "/v1/t2a_v2"]
+
+
+def test_a_new_package_replaces_the_last_one_whole(tmp_path, run_cli, server):
+    manifest = book(tmp_path, WORDS)
+    first = run_cli(manifest, *BOOK_ARGS, "--package", "audiobookshelf")
+    assert first.exit_code == 0, first.stderr
+    paid = len([e for e in server.log if e["path"] == "/v1/t2a_v2"])
+    again = run_cli(manifest, "--voice", "English_expressive_narrator", "--artist", "Ann Author",
+                    "--album", "Second Title", "--package", "audiobookshelf")  # fmt: skip
+    assert again.exit_code == 0, again.stderr
+    assert len([e for e in server.log if e["path"] == "/v1/t2a_v2"]) == paid  # nothing paid twice
+    author = again.out_dir / "packages" / "audiobookshelf" / "Ann Author"
+    assert [p.name for p in author.iterdir()] == ["Second Title"]
+    assert not [p for p in (again.out_dir / "packages").iterdir() if p.name.startswith(".")]
