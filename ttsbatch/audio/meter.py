@@ -179,7 +179,10 @@ class Analysis:
         return power_db(float(np.min(s_pow[usable] / s_alive[usable])))
 
     def pause_floor_db(
-        self, ranges_s: list[tuple[float, float]], total_s: float = NOISE_STRETCH_S, pause_db: float = PAUSE_DB
+        self,
+        ranges_s: list[tuple[float, float]],
+        total_s: float = NOISE_STRETCH_S,
+        pause_db: float = PAUSE_DB,
     ) -> float | None:
         """Level of the clips' own pauses: mean power of the quietest ``total_s`` of 10 ms windows
         inside ``ranges_s`` (where the clips are, so not the padding and gaps ttsbatch placed)
