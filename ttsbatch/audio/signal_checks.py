@@ -59,11 +59,17 @@ def _db(power: float) -> float:
 
 
 def window_db(samples: np.ndarray, rate: int, win_s: float = WIN_S) -> np.ndarray:
-    """Mean-square level (dBFS) of each complete window (the last partial one dropped)."""
+    """Mean-square level (dBFS) of each complete window (the last partial one dropped),
+    computed in chunks so a part of many minutes costs a few MB beyond its samples."""
     win = max(1, int(rate * win_s))
     n = len(samples) // win
-    power = np.square(samples[: n * win].astype(np.float64)).reshape(n, win).mean(axis=1)
-    return 10 * np.log10(np.maximum(power, 1e-20))
+    out = np.empty(n, np.float64)
+    step = max(1, (1 << 18) // win)  # windows per chunk
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        chunk = samples[a * win : b * win].astype(np.float64).reshape(b - a, win)
+        out[a:b] = np.einsum("ij,ij->i", chunk, chunk) / win
+    return 10 * np.log10(np.maximum(out, 1e-20))
 
 
 def speech_db(levels: np.ndarray) -> float:
@@ -76,10 +82,10 @@ def room_db(levels: np.ndarray) -> float:
     return float(np.percentile(levels, 10)) if len(levels) else -200.0
 
 
-def end_level(samples: np.ndarray, rate: int) -> dict:
+def end_level(samples: np.ndarray, rate: int, levels: np.ndarray | None = None) -> dict:
     """Does the clip end mid-word? Its last 20 ms against its speech level, its last 100 ms
     (a voice that finishes decays) and its room tone."""
-    levels = window_db(samples, rate)
+    levels = window_db(samples, rate) if levels is None else levels
     tail = samples[-max(1, int(END_S * rate)) :]
     last = _db(float(np.mean(np.square(tail.astype(np.float64))))) if len(tail) else -200.0
     recent = float(levels[-max(1, round(END_RECENT_S / WIN_S)) :].max()) if len(levels) else -200.0
@@ -93,10 +99,10 @@ def allowed_silence_s(text: str) -> float:
     return max((float(m.group(1)) for m in _MARKER.finditer(text)), default=0.0) + NATURAL_PAUSE_S
 
 
-def longest_silence_s(samples: np.ndarray, rate: int) -> float:
+def longest_silence_s(samples: np.ndarray, rate: int, levels: np.ndarray | None = None) -> float:
     """The longest run of silent windows strictly inside the clip (head and tail silence are
     the clip's edges, where ttsbatch's own padding goes, so they do not count)."""
-    levels = window_db(samples, rate)
+    levels = window_db(samples, rate) if levels is None else levels
     if not len(levels):
         return 0.0
     quiet = levels < max(SILENCE_ABS_DB, speech_db(levels) - SILENCE_UNDER_SPEECH_DB)
@@ -109,9 +115,9 @@ def longest_silence_s(samples: np.ndarray, rate: int) -> float:
     return round(float(runs.max(initial=0)) * WIN_S, 2)
 
 
-def speech_span_s(samples: np.ndarray, rate: int) -> float:
+def speech_span_s(samples: np.ndarray, rate: int, levels: np.ndarray | None = None) -> float:
     """From the first window that is not silence to the last: the voice's time, edges off."""
-    levels = window_db(samples, rate)
+    levels = window_db(samples, rate) if levels is None else levels
     loud = np.flatnonzero(levels >= max(SILENCE_ABS_DB, speech_db(levels) - SILENCE_UNDER_SPEECH_DB))
     return round(float(loud[-1] + 1 - loud[0]) * WIN_S, 3) if len(loud) else 0.0
 
@@ -144,22 +150,25 @@ def tail_tone(samples: np.ndarray, rate: int) -> dict:
 
 def clipped_runs(samples: np.ndarray) -> int:
     """Runs of at least ``CLIP_RUN`` consecutive samples at full scale."""
-    hot = (np.abs(samples) >= CLIP_LEVEL).astype(np.int8)
+    hot = samples >= CLIP_LEVEL
+    hot |= samples <= -CLIP_LEVEL
     if not hot.any():
         return 0
+    hot = hot.astype(np.int8)
     edges = np.flatnonzero(np.diff(np.concatenate(([0], hot, [0]))))
     return int(np.count_nonzero(edges[1::2] - edges[0::2] >= CLIP_RUN))
 
 
-def check_clip(samples: np.ndarray, rate: int, text: str, *, last: bool = True) -> dict:
+def check_clip(samples: np.ndarray, rate: int, text: str) -> dict:
     """Every per-clip check of one reply (mono, or the mean of its channels) and the reasons
-    it fails. ``last`` is kept for callers that know the reply ends the line: a middle part
-    of a long line is cut by ttsbatch at a boundary, so it too must end on a finished word."""
+    it fails. Every part of a long line is checked alike: ttsbatch cuts a line at a boundary,
+    so a middle part too must end on a finished word. The 10 ms levels are measured once."""
     x = np.asarray(samples, dtype=np.float32)
     if x.ndim == 2:
-        x = x.mean(axis=1)
-    end, tone = end_level(x, rate), tail_tone(x, rate)
-    silence, allowed = longest_silence_s(x, rate), allowed_silence_s(text)
+        x = x[:, 0] if x.shape[1] == 1 else x.mean(axis=1)
+    levels = window_db(x, rate)
+    end, tone = end_level(x, rate, levels), tail_tone(x, rate)
+    silence, allowed = longest_silence_s(x, rate, levels), allowed_silence_s(text)
     clips = clipped_runs(x)
     reasons = []
     if end["ends_mid_word"]:
@@ -172,7 +181,7 @@ def check_clip(samples: np.ndarray, rate: int, text: str, *, last: bool = True) 
         reasons.append(f"{silence} s of silence inside, the text allows {allowed:.1f}")
     if clips:
         reasons.append(f"{clips} clipped stretches")
-    return {"speech_s": speech_span_s(x, rate), **end, **tone, "longest_silence_s": silence, "allowed_silence_s": allowed, "clipped_runs": clips,
+    return {"speech_s": speech_span_s(x, rate, levels), **end, **tone, "longest_silence_s": silence, "allowed_silence_s": allowed, "clipped_runs": clips,
             "reasons": reasons}  # fmt: skip
 
 

@@ -25,8 +25,9 @@ def check_line(job: Job, fetched: list) -> dict | None:
             )
         except audio.AudioError:
             return None
+        del data
         text = got.part.request.text
-        one = signal_checks.check_clip(decoded.samples, decoded.sample_rate, text, last=n == len(fetched) - 1)
+        one = signal_checks.check_clip(decoded.samples, decoded.sample_rate, text)
         merged["speech_s"] += max(0.0, one["speech_s"] - signal_checks.marker_seconds(text))
         merged["longest_silence_s"] = max(merged["longest_silence_s"], one["longest_silence_s"])
         merged["clipped_runs"] += one["clipped_runs"]
