@@ -7,6 +7,7 @@ room tone must pass ACX; the same narration whose pauses carry hiss at -50 dB mu
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import soundfile as sf
 from signals import speech_like
 
@@ -48,6 +49,7 @@ def render(tmp_path, hiss_db: float | None) -> dict:
     return out.qa
 
 
+@pytest.mark.slow
 def test_dense_narration_with_our_room_tone_passes_acx(tmp_path):
     report = render(tmp_path, None)
     assert report["verdict"] == "PASS", report["reasons"]
