@@ -135,7 +135,11 @@ def test_single_clips_are_mastered_per_file_and_qa_is_reported(run_cli, tmp_path
     rows = [{"id": f"ui-{i}", "text": t, "voice": "Calm_Woman", "vol": v} for i, (t, v) in enumerate(
         [("Level up!", 0.4), ("Quest complete. Return to the village.", 4.0), ("Game saved.", 1.0)])]  # fmt: skip
     result = run_cli(write_jsonl(tmp_path / "ui.jsonl", rows), "--master", "game", "--fail-on", "qa")
-    assert result.exit_code == 0, result.stderr
+    # vol 4.0 makes the service clip its reply: mastering evens the level, the signal checks
+    # still hear the clipped waveform, and --fail-on qa says so
+    assert result.exit_code == 1, result.stderr
+    heard = {i["id"]: i["checks"]["reasons"] for i in result.report["items"] if i["checks"]["reasons"]}
+    assert list(heard) == ["ui-1"] and "clipped" in heard["ui-1"][0]
     for item in result.report["items"]:
         assert item["qa"]["verdict"] == "PASS", item["qa"]
         data, rate = sf.read(str(result.out_dir / item["file"]), always_2d=True)

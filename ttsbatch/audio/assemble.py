@@ -167,7 +167,8 @@ def assemble_to_file(
             with encoders.open_writer(fmt, tmp, rate, channels, bitrate_kbps) as out:
                 for block in second_pass:
                     out.write(applier.process(block) if applier else block)
-            scan, report = _decode_check(tmp, expected, preset if check_qa else None, block_frames)
+            clips = [(a / rate, b / rate) for a, b in zip(marks[0::2], marks[1::2], strict=True)]
+            scan, report = _decode_check(tmp, expected, preset if check_qa else None, block_frames, clips)
             if tags is not None and encoder.tag is not None:
                 try:
                     encoder.tag(tmp, **tags)
@@ -255,7 +256,7 @@ def check_duration(
     path: str | os.PathLike, expected_s: float, tolerance_s: float = DURATION_TOLERANCE_S
 ) -> float:
     """Decode the file (headers can lie) and raise unless it lasts ``expected_s``."""
-    scan, _ = _decode_check(Path(path), expected_s, None, BLOCK_FRAMES, tolerance_s)
+    scan, _ = _decode_check(Path(path), expected_s, None, BLOCK_FRAMES, tolerance_s=tolerance_s)
     return scan.frames / scan.rate
 
 
@@ -264,6 +265,7 @@ def _decode_check(
     expected_s: float,
     preset: Preset | None,
     block_frames: int,
+    clips_s: list[tuple[float, float]] | None = None,
     tolerance_s: float = DURATION_TOLERANCE_S,
 ) -> tuple[qa.Scan, dict | None]:
     scan = qa.scan_file(path, measure=preset is not None, block_frames=block_frames)
@@ -272,7 +274,7 @@ def _decode_check(
         raise AssemblyError(
             f"{path.name} decodes to {got:.3f} s, expected {expected_s:.3f} s (parts + gaps + padding)"
         )
-    report = qa.qa_report(scan.analysis, preset, mp3_kbps=scan.mp3_kbps) if preset else None
+    report = qa.qa_report(scan.analysis, preset, mp3_kbps=scan.mp3_kbps, clips_s=clips_s) if preset else None
     return scan, report
 
 

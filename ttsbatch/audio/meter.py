@@ -30,6 +30,11 @@ RELATIVE_GATE_LU = -10.0
 SILENCE_DB = -50.0
 #: samples at or above this magnitude count as clipped (16-bit full scale is 0.99997)
 CLIP_LEVEL = 0.9999
+#: the noise floor is the level of the quietest stretch this long (ACX checkers use 0.5 s)
+NOISE_STRETCH_S = 0.5
+#: a 10 ms window under this (RMS dBFS) inside a clip is a pause, for ``pause_floor_db``:
+#: 20 dB under ACX's -20 dB RMS speech, well over its -60 dB floor (hiss at -50 counts)
+PAUSE_DB = -40.0
 _TINY = 1e-12
 
 
@@ -150,17 +155,50 @@ class Analysis:
             raise ValueError("measured without true peak")
         return power_db(float(self.hop_peak.max(initial=0.0)) ** 2)
 
-    def noise_floor_db(self) -> float | None:
-        """Mean power of the quietest 10 % of 50 ms windows, leaving out windows of exact digital
-        silence (those are reported apart, as ``digital_silence_s``: ACX rejects them)."""
+    def noise_floor_db(self, stretch_s: float = NOISE_STRETCH_S) -> float | None:
+        """Mean power of the quietest stretch of ``stretch_s`` (0.5 s, as ACX checkers measure),
+        i.e. where the room tone is: a percentile of all windows lands on speech in dense
+        narration. Windows of exact digital silence are left out (they are reported apart, as
+        ``digital_silence_s``: ACX rejects them); a stretch counts when at least half of its
+        windows are alive. A file shorter than one stretch is measured whole."""
         win_ms = self.win_ms
-        n = min(len(win_ms), len(self.win_peak)) // 5 * 5
-        power = win_ms[:n].reshape(-1, 5).mean(axis=1)
-        alive = self.win_peak[:n].reshape(-1, 5).max(axis=1) > 0
-        power = np.sort(power[alive])
-        if not len(power):
+        n = min(len(win_ms), len(self.win_peak))
+        alive = self.win_peak[:n] > 0
+        power = np.where(alive, win_ms[:n], 0.0)
+        if not alive.any():
             return None
-        return power_db(float(power[: max(1, len(power) // 10)].mean()))
+        span = max(1, round(stretch_s * WIN_DIV))
+        if n <= span:
+            return power_db(float(power.sum() / alive.sum()))
+        sums = np.cumsum(np.concatenate(([0.0], power)))
+        counts = np.cumsum(np.concatenate(([0], alive.astype(np.int64))))
+        s_pow, s_alive = sums[span:] - sums[:-span], counts[span:] - counts[:-span]
+        usable = s_alive * 2 >= span
+        if not usable.any():
+            return power_db(float(power.sum() / alive.sum()))
+        return power_db(float(np.min(s_pow[usable] / s_alive[usable])))
+
+    def pause_floor_db(
+        self,
+        ranges_s: list[tuple[float, float]],
+        total_s: float = NOISE_STRETCH_S,
+        pause_db: float = PAUSE_DB,
+    ) -> float | None:
+        """Level of the clips' own pauses: mean power of the quietest ``total_s`` of 10 ms windows
+        inside ``ranges_s`` (where the clips are, so not the padding and gaps ttsbatch placed)
+        that are under ``pause_db``. The quietest 0.5 s of a ttsbatch chapter is always its own
+        clean padding, so that alone cannot hear hiss a voice carries between its words; this
+        can. None when the clips hold fewer than ``total_s`` of pauses (continuous speech)."""
+        win_ms = self.win_ms
+        n = min(len(win_ms), len(self.win_peak))
+        inside = np.zeros(n, bool)
+        for a, b in ranges_s:
+            inside[max(0, int(a * WIN_DIV) + 1) : max(0, int(b * WIN_DIV) - 1)] = True
+        quiet = inside & (self.win_peak[:n] > 0) & (win_ms[:n] < 10 ** (pause_db / 10))
+        need = max(1, round(total_s * WIN_DIV))
+        if np.count_nonzero(quiet) < need:
+            return None
+        return power_db(float(np.partition(win_ms[:n][quiet], need - 1)[:need].mean()))
 
     def digital_silence_s(self) -> float:
         return float(np.count_nonzero(self.win_peak == 0)) / WIN_DIV

@@ -91,7 +91,10 @@ def qa_report(
     expected_head_s: float | None = None,
     expected_tail_s: float | None = None,
     mp3_kbps: Counter | None = None,
+    clips_s: list[tuple[float, float]] | None = None,
 ) -> dict:
+    """Every measurement and the verdict. ``clips_s``, where the clips lie in a joined file,
+    lets the noise floor also be heard in the clips' own pauses (``pause_floor_db``)."""
     head, tail = an.leading_silence_s(), an.trailing_silence_s()
     report = {
         "preset": preset.name,
@@ -103,6 +106,7 @@ def qa_report(
         "true_peak_dbtp": _r(an.true_peak_dbtp()),
         "sample_peak_db": _r(an.sample_peak_db()),
         "noise_floor_db": _r(an.noise_floor_db()),
+        "pause_floor_db": _r(an.pause_floor_db(clips_s)) if clips_s else None,
         "digital_silence_s": round(an.digital_silence_s(), 3),
         "leading_silence_s": round(head, 3),
         "trailing_silence_s": round(tail, 3),
@@ -142,6 +146,9 @@ def qa_report(
         floor = report["noise_floor_db"]
         if floor is None or floor > p.noise_floor_max_db:
             reasons.append(f"noise floor {floor} dB, {p.name} allows {p.noise_floor_max_db}")
+        pauses = report["pause_floor_db"]
+        if pauses is not None and pauses > p.noise_floor_max_db:
+            reasons.append(f"noise in the pauses {pauses} dB, {p.name} allows {p.noise_floor_max_db}")
     if p.room_tone_db is not None and report["digital_silence_s"] > 0:
         reasons.append(f"{report['digital_silence_s']} s of digital silence (dead air)")
     if p.max_duration_s and an.duration_s > p.max_duration_s:

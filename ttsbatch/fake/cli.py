@@ -11,7 +11,7 @@ import threading
 
 import click
 
-from ttsbatch.fake.config import DOWNLOAD_FAULTS, TRANSPORT_FAULTS, VOICE_ENGINES, FakeConfig
+from ttsbatch.fake.config import AUDIO_DEFECTS, DOWNLOAD_FAULTS, TRANSPORT_FAULTS, VOICE_ENGINES, FakeConfig
 from ttsbatch.fake.server import FakeServer
 
 
@@ -68,7 +68,7 @@ def _pairs(values: tuple[str, ...], option: str, key_type, value_type) -> dict:
     multiple=True,
     metavar="NAME=RATE",
     help="Inject a fault with this probability; NAME is a MiniMax code (1002, 1000, 1008, ...) or one of "
-    + ", ".join(TRANSPORT_FAULTS + DOWNLOAD_FAULTS)
+    + ", ".join(TRANSPORT_FAULTS + DOWNLOAD_FAULTS + AUDIO_DEFECTS)
     + ". Repeatable.",
 )
 @click.option(

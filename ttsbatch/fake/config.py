@@ -15,6 +15,8 @@ from ttsbatch.minimax import catalog
 #: no_subtitles: a reply without ``subtitle_file`` although ``subtitle_enable`` asked for it
 TRANSPORT_FAULTS = ("http429", "http500", "http502", "drop", "truncated_hex", "stall", "no_subtitles")
 DOWNLOAD_FAULTS = ("url_404", "url_short")
+#: defects inside audio that decodes fine (``fake.voice.defects``): drawn per request like the above
+AUDIO_DEFECTS = ("truncated_speech", "tail_beep", "long_silence")
 VOICE_ENGINES = ("auto", "espeak", "tone")
 
 
@@ -76,7 +78,7 @@ class FakeConfig:
         self.validate()
 
     def validate(self) -> None:
-        known = TRANSPORT_FAULTS + DOWNLOAD_FAULTS
+        known = TRANSPORT_FAULTS + DOWNLOAD_FAULTS + AUDIO_DEFECTS
         for name, rate in self.faults.items():
             if name not in known and not is_code_fault(name):
                 raise ValueError(

@@ -44,6 +44,7 @@ def item_dict(item: ItemResult) -> dict:
         "meta": job.line.meta or {},
         "group": job.group,
         "qa": item.qa,
+        "checks": item.checks,
     }
 
 
@@ -72,6 +73,7 @@ def build_report(result: RunResult, run_info: dict, script: dict | None = None) 
         "duration_s": round(sum(i["duration_s"] or 0.0 for i in items), 3),
         "qa_failed": sum(1 for i in items if (i.get("qa") or {}).get("verdict") == "FAIL")
         + sum(1 for g in result.groups if (g.get("qa") or {}).get("verdict") == "FAIL"),
+        "checks_failed": sum(1 for i in items if (i.get("checks") or {}).get("verdict") == "FAIL"),
         "groups": len(result.groups),
         "groups_failed": sum(1 for g in result.groups if g["status"] == FAILED),
         "api_calls": result.api_calls,

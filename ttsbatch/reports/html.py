@@ -64,7 +64,11 @@ def seconds_per_char(item: dict) -> float | None:
 def flagged_ids(items: list[dict]) -> set[str]:
     """Lines whose pace is far from the run's median, plus those QA failed."""
     rates = [r for r in (seconds_per_char(i) for i in items) if r]
-    flagged = {i["id"] for i in items if (i.get("qa") or {}).get("verdict") == "FAIL"}
+    flagged = {
+        i["id"]
+        for i in items
+        if (i.get("qa") or {}).get("verdict") == "FAIL" or (i.get("checks") or {}).get("verdict") == "FAIL"
+    }
     if len(rates) >= 3:
         median = statistics.median(rates)
         for item in items:
@@ -108,6 +112,10 @@ def render_html(report: dict) -> str:
         )
         qa = item.get("qa") or {}
         verdict = qa.get("verdict") or ("pace outlier" if item["id"] in flagged else "")
+        heard = (item.get("checks") or {}).get("reasons") or []
+        if heard:
+            verdict = f"{verdict} · " if qa.get("verdict") else ""
+            verdict += "checks: " + "; ".join(heard)
         error = (item.get("error") or {}).get("message")
         rows.append(
             f'<tr class="{" ".join(classes)}" data-id="{_esc(item["id"])}">'

@@ -43,6 +43,9 @@ def summary_text(report: dict) -> str:
     qa_failed = [i for i in report["items"] if (i.get("qa") or {}).get("verdict") == "FAIL"]
     for item in qa_failed[:MAX_FAILURES_SHOWN]:
         lines.append(f"  QA FAIL {item['id']}: {'; '.join(item['qa'].get('reasons') or [])}")
+    heard = [i for i in report["items"] if (i.get("checks") or {}).get("verdict") == "FAIL"]
+    for item in heard[:MAX_FAILURES_SHOWN]:
+        lines.append(f"  CHECK FAIL {item['id']}: {'; '.join(item['checks'].get('reasons') or [])}")
     if "script_cost_usd" in t:
         script = report.get("script") or {}
         tokens = sum(

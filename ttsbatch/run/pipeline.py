@@ -35,6 +35,7 @@ from ttsbatch.minimax.retry import RetryPolicy, retrying
 from ttsbatch.run.budget import Budget, BudgetExceeded
 from ttsbatch.run.cache import Cache
 from ttsbatch.run.claims import ClaimBoard
+from ttsbatch.run.clipchecks import check_line, check_pace
 from ttsbatch.run.groups import assemble_groups
 from ttsbatch.run.ledger import Ledger, Output
 from ttsbatch.run.limiter import Limiter
@@ -157,6 +158,7 @@ class Pipeline:
                 else:
                     message = "not sent: the run stopped first"
                 item.error = {"code": None, "kind": "skipped", "message": message}
+        check_pace(results)
         return RunResult(
             items=results,
             api_calls=self.api_calls,
@@ -178,6 +180,7 @@ class Pipeline:
         fetched = await asyncio.gather(*(self._obtain(item, part) for part in job.parts))
         if any(got is None for got in fetched):
             return  # failed or stopped: the item says why; parts that arrived are kept
+        item.checks = await asyncio.to_thread(check_line, job, fetched)
         if not job.writes_file:
             # its audio goes into the group's file, assembled once every member is here
             heard = sum((got.audio_length_ms or 0) / 1000 for got in fetched)

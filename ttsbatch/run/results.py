@@ -27,6 +27,9 @@ class ItemResult:
     wasted_characters: int = 0
     #: loudness, peaks, silence and the verdict against the --master preset
     qa: dict | None = None
+    #: signal checks of the line's paid audio (``run.clipchecks``): truncation, mid-word end,
+    #: trailing tone, long silence, clipping, pace; ``verdict`` PASS or FAIL with reasons
+    checks: dict | None = None
     #: where each paid reply's cost came from: "billed" (the service's character count x
     #: the catalog's price), "gateway" (the gateway's own figure), "estimated" (the billing
     #: rule x the price: no count came back), "unknown" (a model the catalog cannot price)

@@ -304,8 +304,8 @@ def last_report(out_dir: Path) -> dict | None:
 
 def exit_code(report: dict, fail_on: str = "failed") -> ExitCode:
     """Stops (account error, budget, Ctrl-C) always exit non-zero: the run is incomplete.
-    ``fail_on`` decides whether failed lines (``failed``), failed lines or QA verdicts
-    (``qa``), or nothing (``never``) also make it non-zero."""
+    ``fail_on`` decides whether failed lines (``failed``), failed lines or QA verdicts and
+    signal checks (``qa``), or nothing (``never``) also make it non-zero."""
     stopped = report["run"]["stopped"]
     if stopped and stopped["kind"] == "interrupted":
         return ExitCode.INTERRUPTED
@@ -319,6 +319,6 @@ def exit_code(report: dict, fail_on: str = "failed") -> ExitCode:
         return ExitCode.FAILED
     if (report.get("package") or {}).get("status") == "failed":  # --package asked, not written
         return ExitCode.FAILED
-    if fail_on == "qa" and report["totals"].get("qa_failed"):
+    if fail_on == "qa" and (report["totals"].get("qa_failed") or report["totals"].get("checks_failed")):
         return ExitCode.FAILED
     return ExitCode.OK

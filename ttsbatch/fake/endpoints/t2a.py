@@ -21,6 +21,7 @@ from ttsbatch.fake.endpoints.t2a_params import ParamError, T2ARequest, parse
 from ttsbatch.fake.exchange import Exchange, json_bytes
 from ttsbatch.fake.faults import Admission
 from ttsbatch.fake.voice import subtitles
+from ttsbatch.fake.voice.defects import apply_defect
 from ttsbatch.fake.voice.effects import apply_voice_modify, apply_volume
 from ttsbatch.minimax import catalog
 
@@ -74,8 +75,9 @@ def word_count(text: str) -> int:
     return total
 
 
-def render(app, req: T2ARequest) -> Rendered:
-    """Synthesise (cached), apply vol/voice_modify, convert, encode: the reply's audio."""
+def render(app, req: T2ARequest, adm: Admission | None = None) -> Rendered:
+    """Synthesise (cached), apply vol/voice_modify and the admission's audio defect, convert,
+    encode: the reply's audio (``audio_length`` is what was sent, defect included)."""
     modify = req.voice_modify or {}
     speech = app.synth.speak(
         req.text,
@@ -93,6 +95,8 @@ def render(app, req: T2ARequest) -> Rendered:
         samples = np.zeros(int(0.2 * speech.rate), dtype=np.float32)
     samples = apply_voice_modify(samples, speech.rate, modify)
     samples = apply_volume(samples, req.vol)
+    if adm is not None:
+        samples = apply_defect(samples, speech.rate, adm.fault, adm.rng)
     audio = convert(Audio(samples[:, None], speech.rate), sample_rate=req.sample_rate, channels=req.channel)
     data = encode_pcm(audio) if req.fmt == "pcm" else encode(audio, req.fmt, bitrate_kbps=req.bitrate // 1000)
     ratio = catalog.invisible_character_ratio(req.text)
@@ -175,7 +179,7 @@ def handle(ex: Exchange) -> None:
     adm, req = admitted
     app = ex.app
 
-    rendered = render(app, req)
+    rendered = render(app, req, adm)
     billed = rendered.extra_info["usage_characters"]
     subtitle_url = None
     if rendered.subtitles is not None and adm.fault != "no_subtitles":

@@ -164,9 +164,9 @@ def parse_async(body: object, config):
     return dataclasses.replace(req, text=text, subtitle=True, stream=False, output_format="hex")
 
 
-def _render_task(app, task: Task, req, truncate: float | None) -> None:
+def _render_task(app, task: Task, req, truncate: float | None, adm=None) -> None:
     try:
-        rendered = render(app, req)
+        rendered = render(app, req, adm)
         data = _tar(task.task_id, req.fmt, rendered.data, rendered.subtitles or [], rendered.extra_info)
         if truncate is not None:
             # Decision: the "truncated_hex" fault truncates the stored tar (as in URL mode).
@@ -200,7 +200,7 @@ def handle_create(ex: Exchange) -> None:
     store.add(task)
     truncate = adm.rng.uniform(0.3, 0.9) if adm.fault == "truncated_hex" else None
     threading.Thread(
-        target=_render_task, args=(app, task, req, truncate), name="ttsbatch-fake-async", daemon=True
+        target=_render_task, args=(app, task, req, truncate, adm), name="ttsbatch-fake-async", daemon=True
     ).start()
     ex.note(status_code=0, billed=billed)
     app.gate.record_success()

@@ -1,0 +1,64 @@
+"""Signal checks of each line's paid audio (``audio.signal_checks``), and the run-wide pace check.
+
+They hear the API's replies, before ttsbatch joins, pads or masters them, so a defect they
+find is the service's. Lines whose output was intact on disk are not checked again (no
+audio was fetched for them); group members are checked like any other line.
+"""
+
+from __future__ import annotations
+
+from ttsbatch.audio import codecs as audio
+from ttsbatch.audio import signal_checks
+from ttsbatch.run.plan import Job
+from ttsbatch.run.results import ItemResult
+
+
+def check_line(job: Job, fetched: list) -> dict | None:
+    """Every part's checks merged into one record for the line (None when a part will not
+    decode: ``decode_part`` reports that as the line's failure)."""
+    merged: dict = {"speech_s": 0.0, "longest_silence_s": 0.0, "clipped_runs": 0, "reasons": []}
+    for n, got in enumerate(fetched):
+        data = got.data if got.data is not None else got.path.read_bytes()
+        try:
+            decoded = audio.decode(
+                data, job.api_format, sample_rate=job.api_sample_rate, channels=job.api_channels
+            )
+        except audio.AudioError:
+            return None
+        del data
+        text = got.part.request.text
+        one = signal_checks.check_clip(decoded.samples, decoded.sample_rate, text)
+        merged["speech_s"] += max(0.0, one["speech_s"] - signal_checks.marker_seconds(text))
+        merged["longest_silence_s"] = max(merged["longest_silence_s"], one["longest_silence_s"])
+        merged["clipped_runs"] += one["clipped_runs"]
+        for key in ("end_db", "end_limit_db", "tail_tone_hz", "tail_tone_db", "allowed_silence_s"):
+            merged[key] = one[key]
+        where = f"part {n + 1}: " if len(fetched) > 1 else ""
+        merged["reasons"] += [where + r for r in one["reasons"]]
+    merged["speech_s"] = round(merged["speech_s"], 3)
+    merged["characters"] = sum(signal_checks.spoken_characters(g.part.request.text) for g in fetched)
+    merged["verdict"] = "FAIL" if merged["reasons"] else "PASS"
+    return merged
+
+
+def check_pace(items: list[ItemResult]) -> None:
+    """Seconds per spoken character against the median of the same voice, model and speed in
+    this run; an outlier (truncated or runaway clip) fails its line's checks."""
+    checked = [i for i in items if i.checks]
+    lines = [
+        (n, _voice_key(i.job), i.checks["speech_s"], i.checks["characters"]) for n, i in enumerate(checked)
+    ]
+    for n, pace in signal_checks.pace_outliers(lines).items():
+        checks = checked[n].checks
+        checks.update(pace)
+        if pace["pace_outlier"]:
+            ratio = pace["seconds_per_char"] / pace["voice_median_spc"]
+            checks["reasons"].append(
+                f"{pace['seconds_per_char']} s per character, {ratio:.2f}x this voice's median in this run"
+            )
+            checks["verdict"] = "FAIL"
+
+
+def _voice_key(job: Job) -> tuple:
+    request = job.parts[0].request
+    return (request.voice, job.model, request.speed or 1.0, request.language_boost)
