@@ -13,33 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
-from ttsbatch.cli.exits import fail
+from ttsbatch.cli.exits import fail, usage_errors
 from ttsbatch.cli.options import api_options, api_target, backend_option
-from ttsbatch.errors import ExitCode, UsageError
+from ttsbatch.errors import ExitCode
 from ttsbatch.manifest.sidecar import script_json_path
 from ttsbatch.minimax import catalog, errors
-from ttsbatch.minimax.chat.client import APIS, ChatClient
-from ttsbatch.minimax.config import ApiConfig
-from ttsbatch.script import book
-from ttsbatch.script.generate import DEFAULT_MAX_TOKENS, generate, money
-from ttsbatch.script.output import check_output, output_format, script_record, validate_rows, write_outputs
+from ttsbatch.minimax.chat.client import APIS
+from ttsbatch.script import book, draft
+from ttsbatch.script.generate import DEFAULT_MAX_TOKENS, money
+from ttsbatch.script.output import check_output, script_record
 from ttsbatch.script.prompt import KINDS, parse_speakers
-from ttsbatch.script.results import ScriptError, ScriptResult
-
-
-def _read_source(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        fail(f"{path}: cannot read it: {exc.strerror or exc}", ExitCode.USAGE)
-    except UnicodeDecodeError as exc:
-        fail(
-            f"{path}: expected UTF-8 text, got the invalid byte 0x{exc.object[exc.start]:02X}", ExitCode.USAGE
-        )
+from ttsbatch.script.results import ScriptError
 
 
 @click.command(name="script")
@@ -111,56 +100,74 @@ def script_command(**opts) -> None:
     Edit the manifest, then render it with `ttsbatch run MANIFEST`."""
     kind: str = opts["kind"]
     out: Path = opts["out"]
-    if bool(opts["prompt"]) == bool(opts["source"]):
+    source: Path | None = opts["source"]
+    if bool(opts["prompt"]) == bool(source):
         fail("give the brief with exactly one of --prompt TEXT or --from FILE", ExitCode.USAGE)
-    try:
+    with usage_errors():
         speakers = parse_speakers(opts["speakers"], kind)
         check_output(out, opts["force"])
-    except UsageError as exc:
-        fail(str(exc), ExitCode.USAGE)
-    source: Path | None = opts["source"]
-    brief = _read_source(source) if source else opts["prompt"]
+        brief = draft.read_brief(source) if source else opts["prompt"]
     if not brief.strip():
         fail(f"{source or '--prompt'}: the brief is empty", ExitCode.USAGE)
 
     if kind == "audiobook" and source is not None:
-        _split_book(source, brief, speakers, out, opts)
+        with usage_errors(), write_errors():
+            written = draft.write_book(
+                source, brief, speakers, out, max_chars=opts["max_chars"], force=opts["force"]
+            )
+        click.echo(
+            f"wrote {out} ({len(written.rows)} lines in {written.chapters} chapter(s), no LLM used) and "
+            f"{script_json_path(out).name}",
+            err=True,
+        )
+        click.echo(f"edit it, then render it with: ttsbatch run {out}", err=True)
         return
 
+    settings = draft.DraftSettings(
+        kind=kind,
+        model=opts["model"],
+        api=opts["api"],
+        max_tokens=opts["max_tokens"],
+        temperature=opts["temperature"],
+        language=opts["language"],
+        lines=opts["line_count"],
+        stream=opts["stream"],
+        timeout=opts["timeout"],
+        max_retries=opts["max_retries"],
+        seed=opts["seed"],
+        backend=opts["backend"],
+    )
     with contextlib.ExitStack() as stack:
-        try:
+        with usage_errors():
             api = stack.enter_context(
                 api_target(opts["offline"], opts["api_base"], opts["region"], backend=opts["backend"])
             )
-        except UsageError as exc:
-            fail(str(exc), ExitCode.USAGE)
         if (warning := catalog.unknown_model_warning(opts["model"], "text")) is not None:
             click.echo(f"warning: {warning}", err=True)
+
+        def on_retry(exc: errors.MiniMaxError, attempt: int, delay: float) -> None:
+            click.echo(
+                f"{exc.message}; retrying in {delay:.1f} s (retry {attempt} of {opts['max_retries']})", err=True
+            )
+
+        def on_reask(reason: str) -> None:
+            click.echo(f"the answer was not usable JSON ({reason}); asking once more", err=True)
+
+        def on_ask(path: str) -> None:
+            click.echo(f"script: asking {opts['model']} via {path} at {api.base_url}", err=True)
+
         try:
-            result = asyncio.run(_generate(api, brief, speakers, opts))
+            result = asyncio.run(
+                draft.draft(
+                    api, brief, speakers, out, settings, on_ask=on_ask, on_retry=on_retry, on_reask=on_reask
+                )
+            )
         except KeyboardInterrupt:
             fail("interrupted; nothing was written", ExitCode.INTERRUPTED)
         except ScriptError as exc:
             fail(str(exc), ExitCode.FAILED)
         except errors.MiniMaxError as exc:
-            advice = f"\n  {exc.advice}" if exc.advice else ""
-            trace = f" (trace_id {exc.trace_id})" if exc.trace_id else ""
-            # a server could echo what it was sent: never let the key reach the terminal
-            message = exc.message.replace(api.api_key.reveal(), "***") if api.api_key else exc.message
-            if isinstance(exc, errors.RunError):
-                fail(
-                    f"{message}{trace}{advice}\nThe request was refused; nothing was written.",
-                    ExitCode.STOPPED,
-                )
-            fail(f"{message}{trace}{advice}\nNothing was written.", ExitCode.FAILED)
-        settings = {
-            "max_tokens": opts["max_tokens"],
-            "temperature": opts["temperature"],
-            "language": opts["language"],
-            "lines": opts["line_count"],
-            "stream": opts["stream"],
-            "backend": opts["backend"],
-        }
+            fail(*draft.failure(exc, api))
         record = script_record(
             kind=kind,
             prompt=brief,
@@ -172,9 +179,10 @@ def script_command(**opts) -> None:
             api=opts["api"],
             api_base=api.base_url,
             offline=opts["offline"],
-            settings=settings,
+            settings=settings.recorded(),
         )
-    _write(out, result.rows, record, opts["force"])
+    with usage_errors(), write_errors():
+        draft.write(out, result.rows, record, force=opts["force"])
     u = result.usage
     thinking = f" ({u.reasoning_tokens:,} thinking)" if u.reasoning_tokens else ""
     offline = " (offline: what the real API would charge)" if opts["offline"] else ""
@@ -189,92 +197,9 @@ def script_command(**opts) -> None:
     click.echo(f"edit it, then render it with: ttsbatch run {out}", err=True)
 
 
-async def _generate(api: ApiConfig, brief: str, speakers: dict[str, str], opts: dict) -> ScriptResult:
-    from ttsbatch.minimax.retry import RetryPolicy
-
-    def on_retry(exc: errors.MiniMaxError, attempt: int, delay: float) -> None:
-        click.echo(
-            f"{exc.message}; retrying in {delay:.1f} s (retry {attempt} of {opts['max_retries']})", err=True
-        )
-
-    def on_reask(reason: str) -> None:
-        click.echo(f"the answer was not usable JSON ({reason}); asking once more", err=True)
-
-    gateway = opts["backend"] == "openai"
-    async with ChatClient(
-        api,
-        api=opts["api"],
-        timeout=opts["timeout"],
-        retry=RetryPolicy(max_retries=opts["max_retries"]),
-        seed=opts["seed"],
-        on_retry=on_retry,
-        gateway=gateway,
-    ) as client:
-        click.echo(f"script: asking {opts['model']} via {client.path} at {api.base_url}", err=True)
-        return await generate(
-            client,
-            kind=opts["kind"],
-            brief=brief,
-            speakers=speakers,
-            fmt=output_format(opts["out"]),
-            model=opts["model"],
-            max_tokens=opts["max_tokens"],
-            temperature=opts["temperature"],
-            language=opts["language"],
-            lines=opts["line_count"],
-            stream=opts["stream"],
-            on_reask=on_reask,
-        )
-
-
-def _split_book(source: Path, text: str, speakers: dict[str, str], out: Path, opts: dict) -> None:
-    if len(speakers) != 1:
-        fail(
-            f"--kind audiobook --from FILE splits the book for one narrator; --speakers gave {len(speakers)}",
-            ExitCode.USAGE,
-        )
-    ((speaker, voice),) = speakers.items()
+@contextlib.contextmanager
+def write_errors() -> Iterator[None]:
     try:
-        rows = book.split_book(
-            text,
-            markdown=book.is_markdown(source),
-            speaker=speaker,
-            voice=voice,
-            max_chars=opts["max_chars"],
-            title=source.stem,
-        )
-    except UsageError as exc:
-        fail(f"{source}: {exc}", ExitCode.USAGE)
-    problems = validate_rows(rows, output_format(out))
-    if problems:
-        shown = "".join(f"\n  {p}" for p in problems[:50])
-        fail(
-            f"{source}: the split book has {len(problems)} problem(s); nothing was written:{shown}",
-            ExitCode.USAGE,
-        )
-    record = script_record(
-        kind="audiobook",
-        prompt=None,
-        source=str(source),
-        speakers=speakers,
-        manifest=out,
-        rows=rows,
-        settings={"max_chars": opts["max_chars"]},
-    )
-    _write(out, rows, record, opts["force"])
-    groups = len({r["group"] for r in rows})
-    click.echo(
-        f"wrote {out} ({len(rows)} lines in {groups} chapter(s), no LLM used) and "
-        f"{script_json_path(out).name}",
-        err=True,
-    )
-    click.echo(f"edit it, then render it with: ttsbatch run {out}", err=True)
-
-
-def _write(out: Path, rows: list[dict], record: dict, force: bool) -> None:
-    try:
-        write_outputs(out, rows, record, force=force)
-    except UsageError as exc:
-        fail(str(exc), ExitCode.USAGE)
-    except OSError as exc:
-        fail(f"{out}: cannot write it: {exc.strerror or exc}", ExitCode.FAILED)
+        yield
+    except draft.ScriptWriteError as exc:
+        fail(str(exc), ExitCode.FAILED)
