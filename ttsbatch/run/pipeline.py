@@ -46,6 +46,14 @@ from ttsbatch.run.results import CACHED, FAILED, OK, SKIPPED, ItemResult, RunRes
 CLAIM_POLL_S = 1.0
 
 
+def undecodable(exc: Exception, trace_id: str | None) -> errors.BadAudioError:
+    """Paid audio whose decoding failed in a way the decoder did not foresee: still only bad
+    audio (retryable, quarantined), never a crash that a later run would repeat."""
+    return errors.BadAudioError(
+        f"audio does not decode: {type(exc).__name__}", code=errors.BAD_AUDIO, trace_id=trace_id
+    )
+
+
 class Pipeline:
     def __init__(
         self,
@@ -189,9 +197,9 @@ class Pipeline:
                 info, digest, item.qa = await asyncio.to_thread(master_file, job, fetched)
             else:
                 info, digest = await asyncio.to_thread(render_file, job, fetched)
-        except errors.BadAudioError as exc:  # a kept source went bad on disk: drop it
+        except errors.BadAudioError as exc:  # a kept source went bad on disk: set it aside
             for got in fetched:
-                self.ledger.forget_source(got.part.source_key)
+                self.ledger.quarantine_source(got.part.source_key, exc.message, got.trace_id)
             item.status, item.error = FAILED, exc.as_dict()
             return
         except audio.AudioError as exc:
@@ -375,10 +383,12 @@ class Pipeline:
                 )
                 try:
                     await asyncio.to_thread(decode_part, job, got)
-                except errors.BadAudioError:
+                except Exception as exc:
+                    # paid but unusable: quarantined, never left where a later run decodes it
+                    bad = exc if isinstance(exc, errors.BadAudioError) else undecodable(exc, reply.trace_id)
                     item.wasted_characters += billed
-                    self.ledger.forget_source(part.source_key)
-                    raise
+                    self.ledger.quarantine_source(part.source_key, bad.message, reply.trace_id)
+                    raise bad from None
                 self._fresh.add(part.source_key)
                 item.characters += billed
                 return got
