@@ -57,9 +57,15 @@ def register(secret: str) -> None:
 
 
 def scrub_secrets(text: str) -> str:
+    """Every registered form replaced; and a form's head at the very end (a reader that
+    stopped at its size cap may have cut a key in two)."""
     for form in _forms:
         if form in text:
             text = text.replace(form, REDACTED)
+    for form in _forms:
+        for size in range(len(form) - 1, MIN_SECRET_CHARS - 1, -1):
+            if text.endswith(form[:size]):
+                return text[:-size] + REDACTED
     return text
 
 

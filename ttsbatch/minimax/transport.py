@@ -154,7 +154,8 @@ def _describe(content: bytes) -> tuple[str | None, str | None]:
         message = str(base.get("status_msg") or "") or None
     if message is None and content:
         text = content.decode("utf-8", "replace")
-        message = re.sub(r"\s+", " ", _ANY_TAG.sub(" ", text)).strip()[:200] or None
+        # not cut here: scrub.service_text cuts after removing the key (a cut could halve it)
+        message = re.sub(r"\s+", " ", _ANY_TAG.sub(" ", text)).strip() or None
     return message, etype
 
 

@@ -28,6 +28,7 @@ import hashlib
 import json
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -175,7 +176,7 @@ class Ledger:
             folder = self.folder / QUARANTINE_DIRNAME
             folder.mkdir(exist_ok=True)
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-            moved = folder / f"{stamp}-{kept.name}"
+            moved = folder / f"{stamp}-{uuid.uuid4().hex[:6]}-{kept.name}"  # two bad replies, two records
             kept.replace(moved)
             note = {"source_key": source_key, "reason": reason, "trace_id": trace_id, "at": stamp}
             write_atomic(moved.with_name(moved.name + ".json"), json.dumps(note, indent=1).encode())
