@@ -7,8 +7,10 @@ the honest fake must simply work.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -69,10 +71,10 @@ def usage_lots() -> Reply:
 
 
 def flac_2_36() -> Reply:
-    # ~2 KB of FLAC whose STREAMINFO claims 2^36 - 1 samples (the issue's 256 GiB allocation)
-    audio = flac_claiming((1 << 36) - 1, flac_bytes(0.15))
+    # ~5 KB of FLAC whose STREAMINFO claims 2^36 - 1 samples (the issue's 256 GiB allocation)
+    audio = flac_claiming((1 << 36) - 1, flac_bytes(0.5))
     assert len(audio) < 5_000
-    return json_reply(native(audio.hex(), usage=len(TEXT), audio_length=150))
+    return json_reply(native(audio.hex(), usage=len(TEXT), audio_length=500))
 
 
 def ten_hours_declared() -> Reply:
@@ -86,7 +88,11 @@ def ten_hours_hidden() -> Reply:
 
 
 def dripped() -> Reply:
-    return Reply(json.dumps(native(flac_hex(0.3), usage=len(TEXT), audio_length=300)).encode(), drip_s=1.0)
+    # short (about 100 s at a byte a second, the issue's 98.8 s), since only the deadline matters
+    body = json.dumps(
+        {"base_resp": {"status_code": 0, "status_msg": "success"}, "data": {"audio": "00" * 20}}
+    )
+    return Reply(body.encode(), drip_s=1.0)
 
 
 # name -> (reply, the error code the line must fail with, whether the paid audio is quarantined)
@@ -154,7 +160,7 @@ def test_a_dripped_reply_is_cut_at_the_whole_reply_deadline(manifest, tmp_path, 
     finally:
         hostile.stop()
     assert got["rc"] == 1, got["stderr"]
-    # one attempt of at most --timeout (the body alone would take ~200 s at a byte a second)
+    # one attempt of at most --timeout (the body alone takes ~100 s at a byte a second)
     assert got["wall_s"] < 3 * TIMEOUT_S, got["wall_s"]
     assert got["rss_mb"] < MAX_RSS_MB
     item = json.loads((out / "report.json").read_text())["items"][0]
@@ -196,3 +202,25 @@ def test_a_field_of_the_wrong_type_is_a_retried_malformed_reply(case, manifest, 
     assert item["error"]["code"] == errors.BAD_RESPONSE and item["error"]["kind"] == "retryable"
     assert item["error"]["message"].startswith("malformed reply"), item["error"]["message"]
     assert item["wasted_characters"] == (2 * len(TEXT) if billed else 0)
+
+
+def test_kept_audio_that_fails_todays_checks_is_quarantined_and_paid_once_more(manifest, run_cli, server):
+    """A folder from an older version that kept the 2^36-sample FLAC as paid audio (that
+    version crashed on it in every later run): the run sets it aside and pays for it once."""
+    first = run_cli(manifest, "--format", "wav")
+    assert first.exit_code == 0, first.stderr
+    out = first.out_dir
+    bogus = flac_claiming((1 << 36) - 1, flac_bytes(0.5))
+    with sqlite3.connect(out / ".ttsbatch" / "ledger.sqlite") as db:
+        (path,) = db.execute("SELECT path FROM sources").fetchone()
+        (out / ".ttsbatch" / path).write_bytes(bogus)
+        db.execute("UPDATE sources SET sha256=?", (hashlib.sha256(bogus).hexdigest(),))
+    (out / "a.wav").unlink()
+    again = run_cli(manifest, "--format", "wav")
+    assert again.exit_code == 0, again.stderr
+    assert len(t2a_requests(server)) == 2  # paid once more, once
+    assert sf.info(str(out / "a.wav")).duration > 0.5
+    notes = list((out / ".ttsbatch" / "quarantine").glob("*.json"))
+    assert len(notes) == 1 and "declares" in json.loads(notes[0].read_text())["reason"]
+    third = run_cli(manifest, "--format", "wav")
+    assert third.exit_code == 0 and len(t2a_requests(server)) == 2  # cached from now on

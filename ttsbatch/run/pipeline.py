@@ -54,6 +54,17 @@ def undecodable(exc: Exception, trace_id: str | None) -> errors.BadAudioError:
     )
 
 
+def failing_parts(job: Job, fetched: list[Fetched]) -> list[Fetched]:
+    """The parts whose audio fails its checks (a worker thread: it decodes)."""
+    failing = []
+    for got in fetched:
+        try:
+            decode_part(job, got)
+        except errors.BadAudioError:
+            failing.append(got)
+    return failing
+
+
 class Pipeline:
     def __init__(
         self,
@@ -175,7 +186,7 @@ class Pipeline:
             slowdowns=self.limiter.slowdowns,
         )
 
-    async def _process(self, item: ItemResult) -> None:
+    async def _process(self, item: ItemResult, *, again: bool = True) -> None:
         job = item.job
         if job.writes_file and await self._intact_output(item):
             return
@@ -197,9 +208,14 @@ class Pipeline:
                 info, digest, item.qa = await asyncio.to_thread(master_file, job, fetched)
             else:
                 info, digest = await asyncio.to_thread(render_file, job, fetched)
-        except errors.BadAudioError as exc:  # a kept source went bad on disk: set it aside
-            for got in fetched:
+        except errors.BadAudioError as exc:
+            # kept audio that fails today's checks (kept by an older version): set it aside
+            # and pay for it once more now, so no run after this one trips over it
+            failing = await asyncio.to_thread(failing_parts, job, fetched)
+            for got in failing:
                 self.ledger.quarantine_source(got.part.source_key, exc.message, got.trace_id)
+            if again and failing:
+                return await self._process(item, again=False)
             item.status, item.error = FAILED, exc.as_dict()
             return
         except audio.AudioError as exc:
