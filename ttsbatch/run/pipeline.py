@@ -39,30 +39,11 @@ from ttsbatch.run.groups import assemble_groups
 from ttsbatch.run.ledger import Ledger, Output
 from ttsbatch.run.limiter import Limiter
 from ttsbatch.run.plan import GroupJob, Job, Part
-from ttsbatch.run.render import Fetched, decode_part, master_file, render_file
+from ttsbatch.run.render import Fetched, check_part, failing_parts, master_file, render_file
 from ttsbatch.run.results import CACHED, FAILED, OK, SKIPPED, ItemResult, RunResult
 
 #: how often a worker looks again at lines other workers hold (their leases may expire)
 CLAIM_POLL_S = 1.0
-
-
-def undecodable(exc: Exception, trace_id: str | None) -> errors.BadAudioError:
-    """Paid audio whose decoding failed in a way the decoder did not foresee: still only bad
-    audio (retryable, quarantined), never a crash that a later run would repeat."""
-    return errors.BadAudioError(
-        f"audio does not decode: {type(exc).__name__}", code=errors.BAD_AUDIO, trace_id=trace_id
-    )
-
-
-def failing_parts(job: Job, fetched: list[Fetched]) -> list[Fetched]:
-    """The parts whose audio fails its checks (a worker thread: it decodes)."""
-    failing = []
-    for got in fetched:
-        try:
-            decode_part(job, got)
-        except errors.BadAudioError:
-            failing.append(got)
-    return failing
 
 
 class Pipeline:
@@ -209,10 +190,8 @@ class Pipeline:
             else:
                 info, digest = await asyncio.to_thread(render_file, job, fetched)
         except errors.BadAudioError as exc:
-            # kept audio that fails today's checks (kept by an older version): set it aside
-            # and pay for it once more now, so no run after this one trips over it
-            failing = await asyncio.to_thread(failing_parts, job, fetched)
-            for got in failing:
+            # kept audio failing today's checks (an older version's): set aside, paid once more
+            for got in (failing := await asyncio.to_thread(failing_parts, job, fetched)):
                 self.ledger.quarantine_source(got.part.source_key, exc.message, got.trace_id)
             if again and failing:
                 return await self._process(item, again=False)
@@ -398,13 +377,11 @@ class Pipeline:
                     part, None, reply.audio_length_ms, reply.trace_id, reply.subtitles, path=source.path
                 )
                 try:
-                    await asyncio.to_thread(decode_part, job, got)
-                except Exception as exc:
-                    # paid but unusable: quarantined, never left where a later run decodes it
-                    bad = exc if isinstance(exc, errors.BadAudioError) else undecodable(exc, reply.trace_id)
+                    await asyncio.to_thread(check_part, job, got)
+                except errors.BadAudioError as exc:  # paid, unusable: out of any later run's way
                     item.wasted_characters += billed
-                    self.ledger.quarantine_source(part.source_key, bad.message, reply.trace_id)
-                    raise bad from None
+                    self.ledger.quarantine_source(part.source_key, exc.message, reply.trace_id)
+                    raise
                 self._fresh.add(part.source_key)
                 item.characters += billed
                 return got

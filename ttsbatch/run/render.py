@@ -64,6 +64,30 @@ def decode_part(job: Job, got: Fetched) -> int:
     return frames
 
 
+def check_part(job: Job, got: Fetched) -> None:
+    """``decode_part`` for fresh paid audio: a failure the decoder did not foresee is still
+    only bad audio (retryable, quarantined), never a crash a later run would repeat."""
+    try:
+        decode_part(job, got)
+    except errors.BadAudioError:
+        raise
+    except Exception as exc:
+        raise errors.BadAudioError(
+            f"audio does not decode: {type(exc).__name__}", code=errors.BAD_AUDIO, trace_id=got.trace_id
+        ) from None
+
+
+def failing_parts(job: Job, fetched: list[Fetched]) -> list[Fetched]:
+    """The parts whose audio fails its checks (it decodes: a worker thread)."""
+    failing = []
+    for got in fetched:
+        try:
+            check_part(job, got)
+        except errors.BadAudioError:
+            failing.append(got)
+    return failing
+
+
 def plausible_seconds(got: Fetched) -> float:
     """The most audio a part may decode to: what its text can plausibly take, and no more
     than half again what the service said it sent (plus a few seconds)."""
