@@ -43,9 +43,22 @@ class Audio:
         return self.frames / self.sample_rate
 
 
-def decode(data: bytes, api_format: str, *, sample_rate: int, channels: int) -> Audio:
+#: what any real speech reply stays within; a header outside these is hostile or garbled
+MAX_CHANNELS = 8
+MAX_SAMPLE_RATE = 384_000
+
+
+def decode(
+    data: bytes, api_format: str, *, sample_rate: int, channels: int, max_seconds: float | None = None
+) -> Audio:
     """Decode one API response. ``pcm`` is headerless s16le, so it needs the requested rate
-    and channels; every other format carries its own."""
+    and channels; every other format carries its own.
+
+    Nothing the bytes claim is believed before it is checked: the header's rate, channels and
+    length are checked first (a 5 KB FLAC that declares 2^36 samples is refused without
+    allocating them), then the audio is decoded in blocks and refused as soon as it passes
+    ``max_seconds`` (a header may also understate), so memory stays bounded by
+    ``max_seconds`` of audio whatever the reply holds."""
     if not data:
         raise AudioError("empty audio")
     try:
@@ -54,25 +67,35 @@ def decode(data: bytes, api_format: str, *, sample_rate: int, channels: int) -> 
                 raise AudioError(
                     f"PCM length {len(data)} is not a whole number of {channels}-channel s16 frames"
                 )
+            _check_length(len(data) // (2 * channels) / sample_rate, max_seconds, "is")
             return Audio(pcm.from_s16le(data, channels), sample_rate)
-        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        samples, rate = _decode_bounded(data, api_format, max_seconds)
     except sf.LibsndfileError as exc:
         raise AudioError(f"{api_format} audio does not decode: {exc}") from None
+    except MemoryError:
+        raise AudioError(f"{api_format} audio is too large to decode") from None
     if samples.shape[0] == 0:
         raise AudioError(f"{api_format} audio decodes to zero samples")
     return Audio(samples, int(rate))
 
 
 def count_frames(
-    source: bytes | str | os.PathLike, api_format: str, *, sample_rate: int, channels: int
+    source: bytes | str | os.PathLike,
+    api_format: str,
+    *,
+    sample_rate: int,
+    channels: int,
+    max_seconds: float | None = None,
 ) -> tuple[int, int]:
     """``(frames, rate)`` that a response (its bytes, or the file it was kept in) decodes to,
     counted block by block: memory stays one block whatever the length. ``pcm`` is counted
-    from its size."""
+    from its size. Checked as ``decode`` checks: header first, then ``max_seconds`` while
+    counting (a valid ten-hour reply is refused after ``max_seconds``, not after ten hours)."""
     if api_format == "pcm":
         size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
         if not size or size % (2 * channels):
             raise AudioError(f"PCM length {size} is not a whole number of {channels}-channel s16 frames")
+        _check_length(size // (2 * channels) / sample_rate, max_seconds, "is")
         return size // (2 * channels), sample_rate
     if isinstance(source, bytes) and not source:
         raise AudioError("empty audio")
@@ -80,14 +103,54 @@ def count_frames(
     frames = 0
     try:
         with sf.SoundFile(where) as f:
-            rate = int(f.samplerate)
-            for block in pcm.read_blocks(f):
+            rate = _checked_header(f, api_format, max_seconds)
+            for block in _bounded_blocks(f, rate, max_seconds):
                 frames += len(block)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(f"{api_format} audio does not decode: {exc}") from None
     if not frames:
         raise AudioError(f"{api_format} audio decodes to zero samples")
     return frames, rate
+
+
+def _check_length(seconds: float, max_seconds: float | None, verb: str) -> None:
+    if max_seconds is not None and seconds > max_seconds:
+        raise AudioError(
+            f"audio {verb} {seconds:.0f} s, more than the {max_seconds:.0f} s its text can plausibly take"
+        )
+
+
+def _checked_header(f: sf.SoundFile, api_format: str, max_seconds: float | None) -> int:
+    """The header's rate, once its rate, channels and declared length are believable."""
+    rate, chans = int(f.samplerate), int(f.channels)
+    if not 0 < chans <= MAX_CHANNELS or not 0 < rate <= MAX_SAMPLE_RATE:
+        raise AudioError(f"{api_format} header declares {chans} channels at {rate} Hz")
+    # libsndfile reports an unknown length as a huge count; only a real one is judged
+    if 0 < f.frames < (1 << 62):
+        _check_length(f.frames / rate, max_seconds, "declares")
+    return rate
+
+
+def _bounded_blocks(f: sf.SoundFile, rate: int, max_seconds: float | None):
+    """``pcm.read_blocks``, refused as soon as the audio passes ``max_seconds``."""
+    limit = None if max_seconds is None else int(max_seconds * rate) + 1
+    frames = 0
+    for block in pcm.read_blocks(f):
+        frames += len(block)
+        if limit is not None and frames > limit:
+            raise AudioError(
+                f"audio decodes to more than {max_seconds:.0f} s, the most its text can plausibly take"
+            )
+        yield block
+
+
+def _decode_bounded(data: bytes, api_format: str, max_seconds: float | None) -> tuple[np.ndarray, int]:
+    with sf.SoundFile(io.BytesIO(data)) as f:
+        rate = _checked_header(f, api_format, max_seconds)
+        pieces = list(_bounded_blocks(f, rate, max_seconds))
+        if not pieces:
+            return np.zeros((0, f.channels), np.float32), rate
+    return (pieces[0] if len(pieces) == 1 else np.concatenate(pieces)), rate
 
 
 def convert(audio: Audio, *, sample_rate: int | None = None, channels: int | None = None) -> Audio:

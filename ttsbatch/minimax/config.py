@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ttsbatch.errors import UsageError
-from ttsbatch.minimax import catalog
+from ttsbatch.minimax import catalog, scrub
 
 KEY_ENV = "MINIMAX_API_KEY"
 KEYS_ENV = "MINIMAX_API_KEYS"
@@ -27,12 +27,14 @@ BACKENDS = ("minimax", "openai")
 
 
 class Secret:
-    """Holds the API key so that printing, logging or repr-ing a config cannot leak it."""
+    """Holds the API key so that printing, logging or repr-ing a config cannot leak it, and
+    registers it with ``scrub`` so that no service message can echo it either."""
 
     __slots__ = ("_value",)
 
     def __init__(self, value: str) -> None:
         self._value = value
+        scrub.register(value)
 
     def reveal(self) -> str:
         return self._value

@@ -3,12 +3,14 @@
 The pool only needs three answers: try again (maybe slower), give up on this line, or
 stop the whole run. Every failure the client sees, whatever its shape (a ``base_resp``
 code inside HTTP 200, a gateway 429 with an HTML body, a dropped connection, hex that does
-not decode), becomes one of these. Messages never contain the API key.
+not decode), becomes one of these. Messages and trace ids never contain the API key:
+each is cleaned by ``scrub.service_text`` when the error is made (whatever the service sent
+is in them: ``status_msg``, HTTP bodies), before anything can print, report or journal it.
 """
 
 from __future__ import annotations
 
-from ttsbatch.minimax import catalog
+from ttsbatch.minimax import catalog, scrub
 
 
 class MiniMaxError(Exception):
@@ -26,10 +28,11 @@ class MiniMaxError(Exception):
         http_status: int | None = None,
         advice: str = "",
     ) -> None:
+        message = scrub.service_text(message)
         super().__init__(message)
         self.message = message
         self.code = code
-        self.trace_id = trace_id
+        self.trace_id = scrub.trace_text(trace_id)
         self.http_status = http_status
         self.advice = advice
         #: characters billed for the reply that failed (a paid reply whose audio was unusable)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
 
-from ttsbatch.minimax import catalog, errors
+from ttsbatch.minimax import catalog, errors, untrusted
 from ttsbatch.minimax.retry import RetryPolicy, retrying
 from ttsbatch.minimax.speech import MAX_DOWNLOAD_BYTES, MiniMaxClient, SpeechResult, parse_native
 from ttsbatch.minimax.transport import bad_reply
@@ -128,6 +128,8 @@ def unpack_task_tar(data: bytes, trace_id: str | None = None) -> tuple[bytes, di
                 content = handle.read() if handle else b""
                 if len(content) != member.size:
                     raise bad(f"task file member {member.name!r} is cut short")
+                if is_json and untrusted.json_depth_exceeds(content):
+                    raise bad(f"task file member {member.name!r} nests too deep")
                 if name.endswith(".extra"):
                     extra = json.loads(content)
                     if not isinstance(extra, dict):
@@ -136,7 +138,7 @@ def unpack_task_tar(data: bytes, trace_id: str | None = None) -> tuple[bytes, di
                     titles = json.loads(content)
                 else:
                     audio.append((name, content))
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+    except (tarfile.TarError, EOFError, OSError, ValueError, RecursionError) as exc:
         raise bad(f"task file is not a readable tar: {type(exc).__name__}: {exc}") from None
     if not audio:
         raise bad("task file holds no audio")
@@ -152,7 +154,7 @@ def unpack_task_tar(data: bytes, trace_id: str | None = None) -> tuple[bytes, di
 
 async def _create(client: MiniMaxClient, body: dict) -> tuple[dict, str | None, int]:
     parsed, trace = await client.post_json(catalog.T2A_ASYNC_PATH, async_body(body))
-    billed = int(parsed.get("usage_characters") or 0)
+    billed = untrusted.count(parsed, "usage_characters", trace) or 0
     if not parsed.get("task_id"):
         exc = bad_reply("async reply has no task_id", trace)
         exc.billed_characters = billed
@@ -281,12 +283,17 @@ async def synthesize_long(
         exc.billed_characters = billed
         exc.trace_id = exc.trace_id or trace
         raise
-    length = extra.get("audio_length")
+    try:
+        length = untrusted.number(extra, "audio_length", trace)
+        # Decision: the create answer's usage_characters is the bill (the .extra repeats it)
+        billed = billed or untrusted.count(extra, "usage_characters", trace) or 0
+    except errors.MiniMaxError as exc:
+        exc.billed_characters = billed or len(str(body.get("text") or ""))
+        raise
     return SpeechResult(
         audio=audio,
         trace_id=trace,
-        # Decision: the create answer's usage_characters is the bill (the .extra repeats it)
-        billed_characters=billed or int(extra.get("usage_characters") or 0),
-        audio_length_ms=float(length) if length else None,
+        billed_characters=billed,
+        audio_length_ms=length or None,
         subtitles=titles if isinstance(titles, list) else None,
     )

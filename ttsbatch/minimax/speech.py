@@ -10,6 +10,7 @@ so callers decide only: retry, fail the line, or stop the run. The network is a 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,17 +18,18 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ttsbatch.minimax import catalog, errors
+from ttsbatch.minimax import catalog, errors, hosts, scrub, untrusted
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.minimax.retry import RetryPolicy, retrying
 from ttsbatch.minimax.transport import (
-    bad_reply,
     base_resp_error,
     http_client,
     http_error,
     read_capped,
+    read_error_body,
+    reply_deadline,
     retry_after,
-    transport_errors,
+    trace_of,
 )
 
 #: headers that carry credentials: never printed, even with --verbose
@@ -44,6 +46,17 @@ DOWNLOAD_RETRY = RetryPolicy(max_retries=2, base_s=0.25, jitter=False, retry_on=
 MAX_REDIRECTS = 3
 
 
+def reply_limit(body: dict) -> int:
+    """The largest JSON reply a t2a request can plausibly earn: its text's longest plausible
+    audio as uncompressed 16-bit PCM, hex-encoded, plus room for the envelope; never more
+    than ``MAX_JSON_BYTES``."""
+    audio = body.get("audio_setting") or {}
+    seconds = untrusted.max_speech_seconds(str(body.get("text") or ""))
+    rate = int(audio.get("sample_rate") or 48000)
+    channels = int(audio.get("channel") or 2)
+    return min(MAX_JSON_BYTES, int(seconds * rate * channels * 2 * 2) + 256 * 1024)
+
+
 @dataclass
 class SpeechResult:
     """A paid reply. ``audio`` holds the file bytes exactly as MiniMax encoded them."""
@@ -57,15 +70,14 @@ class SpeechResult:
 
 
 def parse_native(content: bytes, response: httpx.Response) -> tuple[dict, str | None]:
-    """A native endpoint's HTTP-200 body: JSON object, ``base_resp`` read, trace_id kept
-    (the body's, else the header's)."""
-    try:
-        parsed = json.loads(content)
-    except ValueError:
-        raise bad_reply("reply is not JSON", response.headers.get("trace-id")) from None
+    """A native endpoint's HTTP-200 body: bounded JSON object, ``base_resp`` read, trace_id
+    kept (the body's, else the header's), cleaned like every text the service sends."""
+    header_trace = trace_of(response)
+    parsed = untrusted.loads(content, header_trace)
     if not isinstance(parsed, dict):
-        raise bad_reply("reply is not a JSON object")
-    trace = str(parsed["trace_id"]) if parsed.get("trace_id") else response.headers.get("trace-id")
+        raise untrusted.malformed("not a JSON object", header_trace)
+    body_trace = parsed.get("trace_id")
+    trace = scrub.trace_text(body_trace) if isinstance(body_trace, str | int) and body_trace else header_trace
     exc = base_resp_error(parsed, trace, required=True, retry_after=retry_after(response))
     if exc is not None:
         raise exc
@@ -103,6 +115,7 @@ class MiniMaxClient:
     ) -> None:
         self.config = config
         self.timeout = timeout
+        self._reach: str | None = None
         self._log = log
         hooks = {"request": [self._log_request], "response": [self._log_response]} if log else {}
         self._http = http_client(
@@ -122,9 +135,7 @@ class MiniMaxClient:
 
     async def _log_response(self, response: httpx.Response) -> None:
         assert self._log is not None
-        self._log(
-            f"< {response.status_code} {response.request.url.path} trace-id={response.headers.get('trace-id')}"
-        )
+        self._log(f"< {response.status_code} {response.request.url.path} trace-id={trace_of(response)}")
 
     async def __aenter__(self) -> MiniMaxClient:
         return self
@@ -149,18 +160,20 @@ class MiniMaxClient:
         """One authenticated call, its body read up to ``limit``; non-200 answers and
         transport faults become error classes. For bodies that are not JSON (a task's file)."""
         auth = {"Authorization": f"Bearer {self.config.api_key.reveal()}"}
-        with transport_errors(self.timeout):
-            async with self._http.stream(
-                method, path, json=json_body, params=params, headers=auth
-            ) as response:
-                if response.status_code != 200:
-                    raise http_error(response, await response.aread())
-                content = await read_capped(response, limit, response.headers.get("trace-id"))
+        async with (
+            reply_deadline(self.timeout),
+            self._http.stream(method, path, json=json_body, params=params, headers=auth) as response,
+        ):
+            if response.status_code != 200:
+                raise http_error(response, await read_error_body(response))
+            content = await read_capped(response, limit, trace_of(response))
         return content, response
 
-    async def post_json(self, path: str, body: dict) -> tuple[dict, str | None]:
+    async def post_json(
+        self, path: str, body: dict, *, limit: int = MAX_JSON_BYTES
+    ) -> tuple[dict, str | None]:
         """POST and return the parsed body and trace id, raising the right error class for every failure."""
-        return parse_native(*await self.fetch("POST", path, json_body=body))
+        return parse_native(*await self.fetch("POST", path, json_body=body, limit=limit))
 
     async def get_json(self, path: str, params: dict) -> tuple[dict, str | None]:
         """The same for GET endpoints (async task queries, file info)."""
@@ -173,6 +186,18 @@ class MiniMaxClient:
         download itself (``DOWNLOAD_RETRY``): the request was already paid for."""
         return await retrying(lambda: self._download_once(url, expected_size, trace_id), DOWNLOAD_RETRY)
 
+    async def _base_reach(self) -> str:
+        """How far the API base reaches (loopback, private, public): URLs in its replies may
+        reach no further (``hosts``). Resolved once per client."""
+        if self._reach is None:
+            host = urlsplit(self.config.base_url).hostname or ""
+            try:
+                reach = await hosts.reach_of_host(host)
+            except hosts.HostRefused:
+                reach = None
+            self._reach = reach or hosts.PUBLIC  # the strictest, for a base we cannot place
+        return self._reach
+
     async def _download_once(self, url: str, expected_size: int | None, trace_id: str | None) -> bytes:
         def fail(message: str) -> errors.BadAudioError:
             return errors.BadAudioError(message, code=errors.DOWNLOAD_FAILED, trace_id=trace_id)
@@ -181,23 +206,31 @@ class MiniMaxClient:
             return fail(f"audio download {message}")
 
         try:
-            for _ in range(MAX_REDIRECTS + 1):
-                if urlsplit(url).scheme not in ("http", "https"):
-                    raise fail(f"audio URL has scheme {urlsplit(url).scheme!r}; only http(s) is fetched")
-                # No Authorization header (it is only added to API calls): the URL is
-                # pre-signed, and the key must never travel to a storage host.
-                async with self._http.stream("GET", url) as response:
-                    if response.is_redirect and "location" in response.headers:
-                        url = str(response.url.join(response.headers["location"]))
-                        continue
-                    if response.status_code != 200:
-                        raise fail(f"audio download answered HTTP {response.status_code}")
-                    data = await read_capped(response, MAX_DOWNLOAD_BYTES, too_large=too_large)
-                    break
-            else:
-                raise fail(f"audio download redirected more than {MAX_REDIRECTS} times")
-        except httpx.TimeoutException:
-            raise fail("audio download timed out") from None
+            async with asyncio.timeout(self.timeout):  # the whole download, as for API replies
+                for _ in range(MAX_REDIRECTS + 1):
+                    parts = urlsplit(url)
+                    if parts.scheme not in ("http", "https"):
+                        raise fail(f"audio URL has scheme {parts.scheme!r}; only http(s) is fetched")
+                    try:
+                        await hosts.check_url_host(parts.hostname or "", await self._base_reach())
+                    except hosts.HostRefused as exc:
+                        raise errors.LineError(
+                            f"audio URL refused: {exc}", code=errors.DOWNLOAD_FAILED, trace_id=trace_id
+                        ) from None
+                    # No Authorization header (it is only added to API calls): the URL is
+                    # pre-signed, and the key must never travel to a storage host.
+                    async with self._http.stream("GET", url) as response:
+                        if response.is_redirect and "location" in response.headers:
+                            url = str(response.url.join(response.headers["location"]))
+                            continue
+                        if response.status_code != 200:
+                            raise fail(f"audio download answered HTTP {response.status_code}")
+                        data = await read_capped(response, MAX_DOWNLOAD_BYTES, too_large=too_large)
+                        break
+                else:
+                    raise fail(f"audio download redirected more than {MAX_REDIRECTS} times")
+        except (httpx.TimeoutException, TimeoutError):
+            raise fail(f"audio download took longer than {self.timeout:g} s") from None
         except httpx.TransportError as exc:
             raise fail(f"audio download failed: {type(exc).__name__}") from None
         if expected_size and len(data) < expected_size:
@@ -207,32 +240,45 @@ class MiniMaxClient:
     # ------------------------------------------------------------ endpoints --
 
     async def t2a(self, body: dict) -> SpeechResult:
-        """``POST /v1/t2a_v2`` (non-streaming). Raises a ``MiniMaxError`` subclass on any failure."""
-        parsed, trace = await self.post_json(catalog.T2A_PATH, body)
-        data = parsed.get("data")
-        extra = parsed.get("extra_info") or {}
-        if not isinstance(data, dict) or not data.get("audio"):
-            raise bad_reply("reply has no audio (data is empty)", trace)
-        billed = int(extra.get("usage_characters") or 0)
-        length = extra.get("audio_length")
+        """``POST /v1/t2a_v2`` (non-streaming). Raises a ``MiniMaxError`` subclass on any
+        failure. Every field is checked before it is used (``untrusted``), the reply may be
+        no larger than its text can plausibly sound (``reply_limit``), and a declared length
+        beyond that is refused before the audio is even decoded from hex."""
+        text = str(body.get("text") or "")
+        parsed, trace = await self.post_json(catalog.T2A_PATH, body, limit=reply_limit(body))
+        # base_resp said success: the request was billed, whatever else the reply gets wrong
+        billed = len(text)
         try:
-            if body.get("output_format") == "url" or str(data["audio"]).startswith(("http://", "https://")):
-                audio = await self.download(
-                    str(data["audio"]), expected_size=extra.get("audio_size"), trace_id=trace
+            extra = untrusted.section(parsed, "extra_info", trace)
+            billed = untrusted.count(extra, "usage_characters", trace) or billed
+            data = untrusted.section(parsed, "data", trace)
+            audio_field = untrusted.text(data, "audio", trace)
+            if audio_field is None:
+                raise untrusted.malformed("no audio (data is empty)", trace)
+            length = untrusted.number(extra, "audio_length", trace)
+            size = untrusted.count(extra, "audio_size", trace)
+            subtitle_url = untrusted.text(data, "subtitle_file", trace)
+            plausible = untrusted.max_speech_seconds(text)
+            if length is not None and length / 1000 > plausible:
+                raise errors.BadAudioError(
+                    f"reply declares {length / 1000:.0f} s of audio; {len(text)} characters "
+                    f"cannot plausibly take more than {plausible:.0f} s",
+                    code=errors.BAD_AUDIO,
+                    trace_id=trace,
                 )
+            if body.get("output_format") == "url" or audio_field.startswith(("http://", "https://")):
+                audio = await self.download(audio_field, expected_size=size, trace_id=trace)
             else:
-                audio = decode_hex(str(data["audio"]), trace)
-            subtitles = None
-            if data.get("subtitle_file"):
-                subtitles = await self._subtitles(str(data["subtitle_file"]), trace)
-        except errors.BadAudioError as exc:
+                audio = decode_hex(audio_field, trace)
+            subtitles = await self._subtitles(subtitle_url, trace) if subtitle_url else None
+        except errors.MiniMaxError as exc:
             exc.billed_characters = billed  # paid for, even though unusable
             raise
         return SpeechResult(
             audio=audio,
             trace_id=trace,
             billed_characters=billed,
-            audio_length_ms=float(length) if length else None,
+            audio_length_ms=length or None,
             subtitles=subtitles,
         )
 
@@ -240,11 +286,15 @@ class MiniMaxClient:
         """The sentence timings behind ``data.subtitle_file`` (downloaded like audio: retried,
         http(s) only, no credentials sent)."""
         blob = await self.download(url, trace_id=trace)
+        if untrusted.json_depth_exceeds(blob):
+            raise errors.BadAudioError(
+                "subtitle file nests too deep", code=errors.BAD_RESPONSE, trace_id=trace
+            )
         try:
             entries = json.loads(blob)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise errors.BadAudioError(
-                f"subtitle file is not JSON: {exc}", code=errors.BAD_RESPONSE, trace_id=trace
+                f"subtitle file is not JSON: {type(exc).__name__}", code=errors.BAD_RESPONSE, trace_id=trace
             ) from None
         if not isinstance(entries, list):
             raise errors.BadAudioError(

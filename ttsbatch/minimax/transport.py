@@ -1,20 +1,21 @@
 """What every MiniMax endpoint shares on the wire, written once for speech, long text and
 chat: how the HTTP client is set up, transport faults, non-200 answers, ``Retry-After`` and
 ``base_resp`` turned into the error classes of ``errors.py``, and reply bodies read with a
-size cap (a runaway or hostile reply must not fill memory). Callers then decide only:
-retry, fail the line, stop the run.
+size cap (a runaway or hostile reply must not fill memory) and within one deadline for the
+whole reply (a server dripping a byte a second must not hold a request for minutes: httpx's
+own timeouts are per read). Callers then decide only: retry, fail the line, stop the run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 
-from ttsbatch.minimax import errors
+from ttsbatch.minimax import errors, scrub, untrusted
 
 AUTH_ADVICE = (
     "check MINIMAX_API_KEY; a key works only on its own region's host: try --region cn or --region global"
@@ -23,6 +24,8 @@ GATEWAY_AUTH_ADVICE = "check TTSBATCH_GATEWAY_KEY: the gateway refused the key i
 _ANY_TAG = re.compile(r"<[^>]+>")
 #: a host that does not answer the connection in this long will not answer it at all
 MAX_CONNECT_S = 15.0
+#: the most of a non-200 body read to describe it (the rest is not worth memory)
+MAX_ERROR_BODY_BYTES = 64 * 1024
 
 
 def http_client(
@@ -46,12 +49,38 @@ def transport_errors(timeout: float) -> Iterator[None]:
     """httpx's timeouts and connection failures, as retryable errors with pseudo-codes."""
     try:
         yield
-    except httpx.TimeoutException:
+    except (httpx.TimeoutException, TimeoutError):
         raise errors.RetryableError(f"no reply within {timeout:g} s", code=errors.TRANSPORT_TIMEOUT) from None
     except httpx.TransportError as exc:
         raise errors.RetryableError(
             f"connection failed: {type(exc).__name__}", code=errors.TRANSPORT_CONNECTION
         ) from None
+
+
+@contextlib.asynccontextmanager
+async def reply_deadline(timeout: float) -> AsyncIterator[None]:
+    """``timeout`` for the whole exchange (connect, headers, every byte of the body), on top
+    of httpx's per-read timeouts; transport faults mapped as ``transport_errors`` does. Code
+    that needs its own error class catches ``TimeoutError`` / ``httpx.TransportError`` inside."""
+    with transport_errors(timeout):
+        async with asyncio.timeout(timeout):
+            yield
+
+
+async def read_error_body(response: httpx.Response) -> bytes:
+    """The first ``MAX_ERROR_BODY_BYTES`` of a non-200 body: enough to describe it."""
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= MAX_ERROR_BODY_BYTES:
+            break
+    return b"".join(chunks)[:MAX_ERROR_BODY_BYTES]
+
+
+def trace_of(response: httpx.Response) -> str | None:
+    """The ``trace-id`` header, cleaned like any other text the service sent."""
+    return scrub.trace_text(response.headers.get("trace-id"))
 
 
 async def read_capped(
@@ -119,16 +148,14 @@ def error_envelope(body) -> tuple[str | None, str | None, dict | None]:
 def _describe(content: bytes) -> tuple[str | None, str | None]:
     """What a non-200 body says, whatever it is: an error envelope, or gateway HTML cut to
     its text (tags and line breaks do not belong in a report)."""
-    try:
-        body = json.loads(content) if content else None
-    except ValueError:
-        body = None
+    body = untrusted.loads_or_none(content)
     message, etype, base = error_envelope(body)
     if message is None and base:
         message = str(base.get("status_msg") or "") or None
     if message is None and content:
         text = content.decode("utf-8", "replace")
-        message = re.sub(r"\s+", " ", _ANY_TAG.sub(" ", text)).strip()[:200] or None
+        # not cut here: scrub.service_text cuts after removing the key (a cut could halve it)
+        message = re.sub(r"\s+", " ", _ANY_TAG.sub(" ", text)).strip() or None
     return message, etype
 
 
@@ -145,7 +172,7 @@ def http_error(
         + (f": {message}" if message else "")
         + (f" ({etype})" if etype else "")
     )
-    kw = {"code": errors.HTTP_STATUS, "trace_id": response.headers.get("trace-id"), "http_status": status}
+    kw = {"code": errors.HTTP_STATUS, "trace_id": trace_of(response), "http_status": status}
     if status == 429:
         return errors.RateLimitError(text, retry_after=retry_after(response), **kw)
     if status >= 500 or status == 408:
@@ -209,13 +236,11 @@ def base_resp_error(
                 "reply has no base_resp", code=errors.BAD_RESPONSE, trace_id=trace_id
             )
         return None
-    code = base.get("status_code") or 0
-    try:
-        code = int(code)
-    except (TypeError, ValueError):
-        return errors.RetryableError(
-            f"reply has a non-numeric base_resp.status_code {code!r}", code=errors.BAD_RESPONSE
-        )
+    if "status_code" not in base and not required:
+        return None  # a proxy's partial envelope
+    code = base.get("status_code")
+    if isinstance(code, bool) or not isinstance(code, int):
+        return untrusted.malformed(f"base_resp.status_code is {type(code).__name__}, not a number", trace_id)
     if code == 0:
         return None
     return errors.error_for_code(

@@ -11,6 +11,10 @@ Four tables, one question each (their schema is versioned in ``migrations``):
   and a SHA-256, so an intact file is recognised as done without decoding it.
 - ``runs``: when each run started and finished, with its report, for ``ttsbatch report``.
 
+Paid audio that fails its checks is not deleted but moved to ``.ttsbatch/quarantine/`` with a
+``.json`` note (why, when, trace id): kept for the record (it was paid for) and out of the
+cache's reach, so no later run decodes it again.
+
 One connection, used from the thread that opened it only (sqlite3 checks; the methods that
 write files, ``save_source_file`` and ``save_subtitles``, touch no table and may run in
 threads). Every call is journaled as it happens, after simonw/llm's log-every-call: WAL and
@@ -24,6 +28,7 @@ import hashlib
 import json
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -31,6 +36,7 @@ from ttsbatch.files import write_atomic
 from ttsbatch.run import migrations
 
 LEDGER_DIRNAME = ".ttsbatch"
+QUARANTINE_DIRNAME = "quarantine"
 
 
 def file_matches(path: Path, sha256: str) -> bool:
@@ -159,6 +165,23 @@ class Ledger:
 
     def _subtitles_path(self, source_key: str) -> Path:
         return self.audio_folder / f"{source_key}.titles.json"
+
+    def quarantine_source(self, source_key: str, reason: str, trace_id: str | None = None) -> Path | None:
+        """Move a source's paid audio out of the cache into ``quarantine/`` with a note of
+        why, and forget it: the record stays, no later run re-decodes it. Returns where it went."""
+        row = self.db.execute("SELECT path FROM sources WHERE source_key=?", (source_key,)).fetchone()
+        moved = None
+        if row is not None and (self.folder / row["path"]).is_file():
+            kept = self.folder / row["path"]
+            folder = self.folder / QUARANTINE_DIRNAME
+            folder.mkdir(exist_ok=True)
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+            moved = folder / f"{stamp}-{uuid.uuid4().hex[:6]}-{kept.name}"  # two bad replies, two records
+            kept.replace(moved)
+            note = {"source_key": source_key, "reason": reason, "trace_id": trace_id, "at": stamp}
+            write_atomic(moved.with_name(moved.name + ".json"), json.dumps(note, indent=1).encode())
+        self.forget_source(source_key)
+        return moved
 
     def forget_source(self, source_key: str) -> None:
         self._subtitles_path(source_key).unlink(missing_ok=True)

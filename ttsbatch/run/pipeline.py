@@ -40,7 +40,7 @@ from ttsbatch.run.groups import assemble_groups
 from ttsbatch.run.ledger import Ledger, Output
 from ttsbatch.run.limiter import Limiter
 from ttsbatch.run.plan import GroupJob, Job, Part
-from ttsbatch.run.render import Fetched, decode_part, master_file, render_file
+from ttsbatch.run.render import Fetched, check_part, failing_parts, master_file, render_file
 from ttsbatch.run.results import CACHED, FAILED, OK, SKIPPED, ItemResult, RunResult
 
 #: how often a worker looks again at lines other workers hold (their leases may expire)
@@ -169,7 +169,7 @@ class Pipeline:
             slowdowns=self.limiter.slowdowns,
         )
 
-    async def _process(self, item: ItemResult) -> None:
+    async def _process(self, item: ItemResult, *, again: bool = True) -> None:
         job = item.job
         if job.writes_file and await self._intact_output(item):
             return
@@ -192,9 +192,12 @@ class Pipeline:
                 info, digest, item.qa = await asyncio.to_thread(master_file, job, fetched)
             else:
                 info, digest = await asyncio.to_thread(render_file, job, fetched)
-        except errors.BadAudioError as exc:  # a kept source went bad on disk: drop it
-            for got in fetched:
-                self.ledger.forget_source(got.part.source_key)
+        except errors.BadAudioError as exc:
+            # kept audio failing today's checks (an older version's): set aside, paid once more
+            for got in (failing := await asyncio.to_thread(failing_parts, job, fetched)):
+                self.ledger.quarantine_source(got.part.source_key, exc.message, got.trace_id)
+            if again and failing:
+                return await self._process(item, again=False)
             item.status, item.error = FAILED, exc.as_dict()
             return
         except audio.AudioError as exc:
@@ -377,10 +380,10 @@ class Pipeline:
                     part, None, reply.audio_length_ms, reply.trace_id, reply.subtitles, path=source.path
                 )
                 try:
-                    await asyncio.to_thread(decode_part, job, got)
-                except errors.BadAudioError:
+                    await asyncio.to_thread(check_part, job, got)
+                except errors.BadAudioError as exc:  # paid, unusable: out of any later run's way
                     item.wasted_characters += billed
-                    self.ledger.forget_source(part.source_key)
+                    self.ledger.quarantine_source(part.source_key, exc.message, reply.trace_id)
                     raise
                 self._fresh.add(part.source_key)
                 item.characters += billed

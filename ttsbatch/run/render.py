@@ -19,7 +19,7 @@ from ttsbatch.audio.assemble import Assembled, assemble_to_file, part_duration_s
 from ttsbatch.audio.codecs import FileInfo
 from ttsbatch.audio.presets import PRESETS, Preset
 from ttsbatch.files import write_atomic
-from ttsbatch.minimax import errors
+from ttsbatch.minimax import errors, untrusted
 from ttsbatch.run.plan import GroupJob, Job, OutputSpec, Part
 
 
@@ -39,11 +39,17 @@ class Fetched:
 def decode_part(job: Job, got: Fetched) -> int:
     """Check one part is whole, decoding it block by block (never all at once): a reply
     shorter than the service says it sent is corrupt (paid, but worth asking again), never
-    a silently short file. Returns the frames it decodes to."""
+    a silently short file; one longer than its text can plausibly sound (or far longer
+    than the service says) is refused as its header is read or as it decodes. Returns the
+    frames it decodes to."""
     source = got.path if got.path is not None else got.data
     try:
         frames, rate = audio.count_frames(
-            source, job.api_format, sample_rate=job.api_sample_rate, channels=job.api_channels
+            source,
+            job.api_format,
+            sample_rate=job.api_sample_rate,
+            channels=job.api_channels,
+            max_seconds=plausible_seconds(got),
         )
     except audio.AudioError as exc:
         raise errors.BadAudioError(str(exc), code=errors.BAD_AUDIO, trace_id=got.trace_id) from None
@@ -56,6 +62,39 @@ def decode_part(job: Job, got: Fetched) -> int:
             trace_id=got.trace_id,
         )
     return frames
+
+
+def check_part(job: Job, got: Fetched) -> None:
+    """``decode_part`` for fresh paid audio: a failure the decoder did not foresee is still
+    only bad audio (retryable, quarantined), never a crash a later run would repeat."""
+    try:
+        decode_part(job, got)
+    except errors.BadAudioError:
+        raise
+    except Exception as exc:
+        raise errors.BadAudioError(
+            f"audio does not decode: {type(exc).__name__}", code=errors.BAD_AUDIO, trace_id=got.trace_id
+        ) from None
+
+
+def failing_parts(job: Job, fetched: list[Fetched]) -> list[Fetched]:
+    """The parts whose audio fails its checks (it decodes: a worker thread)."""
+    failing = []
+    for got in fetched:
+        try:
+            check_part(job, got)
+        except errors.BadAudioError:
+            failing.append(got)
+    return failing
+
+
+def plausible_seconds(got: Fetched) -> float:
+    """The most audio a part may decode to: what its text can plausibly take, and no more
+    than half again what the service said it sent (plus a few seconds)."""
+    limit = untrusted.max_speech_seconds(got.part.request.text)
+    if got.audio_length_ms:
+        limit = min(limit, got.audio_length_ms / 1000 * 1.5 + 5.0)
+    return limit
 
 
 def render_file(job: Job, parts: list[Fetched]) -> tuple[FileInfo, str]:

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import httpx
 
-from ttsbatch.minimax import errors
+from ttsbatch.minimax import errors, untrusted
 from ttsbatch.minimax.chat.completions import ChatCompletions
 from ttsbatch.minimax.chat.messages import Messages
 from ttsbatch.minimax.chat.reply import ChatReply
@@ -28,7 +28,9 @@ from ttsbatch.minimax.transport import (
     http_client,
     http_error,
     read_capped,
+    read_error_body,
     reported_cost,
+    trace_of,
     transport_errors,
 )
 
@@ -160,9 +162,9 @@ class ChatClient:
         with transport_errors(self.timeout):
             async with self._http.stream("POST", self.path, json=body, headers=headers) as response:
                 if response.status_code != 200:
-                    content = await response.aread()
+                    content = await read_error_body(response)
                     raise gateway_error(response, content) if self.gateway else http_error(response, content)
-                trace = response.headers.get("trace-id")
+                trace = trace_of(response)
                 cost = reported_cost(response)
                 if body["stream"] and "text/event-stream" in response.headers.get("content-type", ""):
                     reply = await self.protocol.read_stream(response, trace)
@@ -171,9 +173,13 @@ class ChatClient:
                     return reply
                 # not a stream (also: an error answered as plain JSON to a stream request)
                 content = await read_capped(response, MAX_REPLY_BYTES, trace)
+        if untrusted.json_depth_exceeds(content):
+            raise bad_reply(
+                f"reply from {self.path} nests deeper than {untrusted.MAX_JSON_DEPTH} levels", trace
+            )
         try:
             parsed = json.loads(content)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise bad_reply(f"reply from {self.path} is not JSON", trace) from None
         if not isinstance(parsed, dict):
             raise bad_reply(f"reply from {self.path} is not a JSON object", trace)
