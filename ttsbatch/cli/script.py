@@ -167,7 +167,7 @@ def script_command(**opts) -> None:
         except ScriptError as exc:
             fail(str(exc), ExitCode.FAILED)
         except errors.MiniMaxError as exc:
-            fail(*draft.failure(exc, api))
+            fail(*draft.failure(exc))
         record = script_record(
             kind=kind,
             prompt=brief,

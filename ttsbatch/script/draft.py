@@ -160,11 +160,11 @@ def write(out: Path, rows: list[dict], record: dict, *, force: bool) -> None:
         raise ScriptWriteError(f"{out}: cannot write it: {exc.strerror or exc}") from None
 
 
-def failure(exc: errors.MiniMaxError, api: ApiConfig) -> tuple[str, ExitCode]:
+def failure(exc: errors.MiniMaxError) -> tuple[str, ExitCode]:
     """What to tell the user when the API failed, and the exit code: an account-level refusal
-    stops (3), anything else after its retries fails (1). A server could echo what it was
-    sent: the key never reaches the terminal."""
-    message = exc.message.replace(api.api_key.reveal(), "***") if api.api_key else exc.message
+    stops (3), anything else after its retries fails (1). The message was scrubbed of the key
+    when the error was made (``minimax.scrub``, the one cleaner)."""
+    message = exc.message
     advice = f"\n  {exc.advice}" if exc.advice else ""
     trace = f" (trace_id {exc.trace_id})" if exc.trace_id else ""
     if isinstance(exc, errors.RunError):
