@@ -150,14 +150,7 @@ class Pipeline:
                 raise
             abandoned = True
         for item in results:
-            if item.status == SKIPPED and item.error is None:
-                if item.attempts:
-                    message = "abandoned in flight after Ctrl-C"
-                elif self.budget_stopped:
-                    message = "not sent: over --max-cost"
-                else:
-                    message = "not sent: the run stopped first"
-                item.error = {"code": None, "kind": "skipped", "message": message}
+            item.explain_skip(budget_stopped=bool(self.budget_stopped))
         check_pace(results)
         return RunResult(
             items=results,

@@ -35,6 +35,18 @@ class ItemResult:
     #: rule x the price: no count came back), "unknown" (a model the catalog cannot price)
     cost_bases: set[str] = field(default_factory=set)
 
+    def explain_skip(self, *, budget_stopped: bool) -> None:
+        """A line the run never finished says why (the report shows it beside ``skipped``)."""
+        if self.status != SKIPPED or self.error is not None:
+            return
+        if self.attempts:
+            message = "abandoned in flight after Ctrl-C"
+        elif budget_stopped:
+            message = "not sent: over --max-cost"
+        else:
+            message = "not sent: the run stopped first"
+        self.error = {"code": None, "kind": "skipped", "message": message}
+
     def charge(self, cost_usd: float | None, basis: str) -> None:
         """Add one paid reply's cost (None: unknown, which ``cost_known`` then reports)."""
         if cost_usd is None:
