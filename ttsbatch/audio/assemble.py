@@ -168,7 +168,9 @@ def assemble_to_file(
                 for block in second_pass:
                     out.write(applier.process(block) if applier else block)
             clips = [(a / rate, b / rate) for a, b in zip(marks[0::2], marks[1::2], strict=True)]
-            scan, report = _decode_check(tmp, expected, preset if check_qa else None, block_frames, clips)
+            scan, report = _decode_check(
+                tmp, expected, preset if check_qa else None, block_frames, clips, fmt=fmt
+            )
             if tags is not None and encoder.tag is not None:
                 try:
                     encoder.tag(tmp, **tags)
@@ -267,8 +269,9 @@ def _decode_check(
     block_frames: int,
     clips_s: list[tuple[float, float]] | None = None,
     tolerance_s: float = DURATION_TOLERANCE_S,
+    fmt: str | None = None,
 ) -> tuple[qa.Scan, dict | None]:
-    scan = qa.scan_file(path, measure=preset is not None, block_frames=block_frames)
+    scan = qa.scan_file(path, measure=preset is not None, block_frames=block_frames, fmt=fmt)
     got = scan.frames / scan.rate
     if abs(got - expected_s) > tolerance_s:
         raise AssemblyError(

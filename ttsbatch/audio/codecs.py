@@ -69,8 +69,12 @@ def decode(
                 )
             _check_length(len(data) // (2 * channels) / sample_rate, max_seconds, "is")
             return Audio(pcm.from_s16le(data, channels), sample_rate)
-        samples, rate = _decode_bounded(data, api_format, max_seconds)
-    except sf.LibsndfileError as exc:
+        own = encoders.open_reader(api_format, io.BytesIO(data))
+        if own is not None:  # AAC in MP4, which libsndfile cannot read (our own files, not replies)
+            samples, rate = _decode_own(own)
+        else:
+            samples, rate = _decode_bounded(data, api_format, max_seconds)
+    except (sf.LibsndfileError, encoders.EncoderError) as exc:
         raise AudioError(f"{api_format} audio does not decode: {exc}") from None
     except MemoryError:
         raise AudioError(f"{api_format} audio is too large to decode") from None
@@ -142,6 +146,15 @@ def _bounded_blocks(f: sf.SoundFile, rate: int, max_seconds: float | None):
                 f"audio decodes to more than {max_seconds:.0f} s, the most its text can plausibly take"
             )
         yield block
+
+
+def _decode_own(reader) -> tuple[np.ndarray, int]:
+    """A whole file through its format's own reader (``encoders``)."""
+    with reader as f:
+        pieces = list(f.blocks(pcm.BLOCK_FRAMES))
+        rate = f.samplerate
+        empty = np.zeros((0, f.channels), np.float32)
+    return (np.concatenate(pieces) if pieces else empty), rate
 
 
 def _decode_bounded(data: bytes, api_format: str, max_seconds: float | None) -> tuple[np.ndarray, int]:

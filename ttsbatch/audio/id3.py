@@ -28,16 +28,29 @@ def tag_mp3(
     artist: str | None = None,
     album: str | None = None,
     chapters: Sequence[tuple[str, float, float]] = (),
+    narrator: str | None = None,
+    genre: str | None = None,
+    year: str | int | None = None,
+    comment: str | None = None,
+    cover: bytes | None = None,
 ) -> None:
-    """Write an ID3v2.3 tag (TIT2/TPE1/TALB, and CHAP + CTOC chapter marks ``(title, start_s,
-    end_s)``) at the start of an MP3, replacing any ID3v2 tag there but its TXXX frames (the
-    cache key); the file is rewritten atomically."""
+    """Write an ID3v2.3 tag (TIT2/TPE1/TALB, narrator as composer TCOM, TCON, TYER, COMM, the
+    cover as APIC, and CHAP + CTOC chapter marks ``(title, start_s, end_s)``) at the start of an
+    MP3, replacing any ID3v2 tag there but its TXXX frames (the cache key); the file is
+    rewritten atomically."""
     if len(chapters) > MAX_CHAPTERS:
         raise Id3Error(f"ID3 CTOC holds at most {MAX_CHAPTERS} chapters")
     frames = b""
-    for fid, text in (("TIT2", title), ("TPE1", artist), ("TALB", album)):
+    texts = (("TIT2", title), ("TPE1", artist), ("TALB", album), ("TCOM", narrator), ("TCON", genre))
+    for fid, text in (*texts, ("TYER", str(year) if year else None)):
         if text:
             frames += _frame(fid, _text(text))
+    if comment:
+        encoded = _text(comment)
+        frames += _frame("COMM", encoded[:1] + b"eng" + _terminator(encoded) + encoded[1:])
+    if cover:
+        mime = b"image/png" if cover[:4] == b"\x89PNG" else b"image/jpeg"
+        frames += _frame("APIC", b"\x00" + mime + b"\x00\x03\x00" + cover)  # 3: front cover
     if chapters:
         ids = [f"chp{i}".encode() for i in range(len(chapters))]
         frames += _frame("CTOC", b"toc\x00" + bytes([0x03, len(ids)]) + b"".join(i + b"\x00" for i in ids))
@@ -149,6 +162,11 @@ def _text(text: str) -> bytes:
         return b"\x00" + text.encode("latin-1")
     except UnicodeEncodeError:
         return b"\x01" + text.encode("utf-16")  # with BOM, as ID3v2.3 requires
+
+
+def _terminator(encoded: bytes) -> bytes:
+    """An empty description in the text's encoding (one NUL, two for UTF-16 with its BOM)."""
+    return b"\xff\xfe\x00\x00" if encoded[:1] == b"\x01" else b"\x00"
 
 
 def _frame(fid: str, payload: bytes) -> bytes:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
+from ttsbatch.audio import encoders
 from ttsbatch.audio.codecs import FileInfo
 from ttsbatch.audio.encoders import mp3
 from ttsbatch.audio.meter import Analysis, Analyzer, analyze
@@ -65,17 +66,24 @@ class Scan:
         return FileInfo(self.frames / self.rate, self.rate, self.channels, self.frames)
 
 
-def scan_file(path: str | os.PathLike, *, measure: bool, block_frames: int = BLOCK_FRAMES) -> Scan:
+def scan_file(
+    path: str | os.PathLike, *, measure: bool, block_frames: int = BLOCK_FRAMES, fmt: str | None = None
+) -> Scan:
     """Decode a file block by block (headers can lie; decoding cannot), counting frames and,
-    when ``measure``, feeding the meter (with true peak) and reading the MP3 frame bitrates."""
+    when ``measure``, feeding the meter (with true peak) and reading the MP3 frame bitrates.
+    ``fmt`` names the format when the path's suffix does not (a temporary file); formats
+    libsndfile cannot read (AAC) are decoded by their own reader (``encoders``)."""
     frames = 0
-    with sf.SoundFile(str(path)) as f:
+    fmt = fmt or os.path.splitext(path)[1].lower().lstrip(".")
+    own = encoders.open_reader(fmt, path)
+    with own if own is not None else sf.SoundFile(str(path)) as f:
         analyzer = Analyzer(f.samplerate, f.channels, true_peak=True) if measure else None
-        for block in read_blocks(f, block_frames):
+        for block in f.blocks(block_frames) if own is not None else read_blocks(f, block_frames):
             frames += len(block)
             if analyzer:
                 analyzer.feed(block)
-        rate, channels, is_mp3 = f.samplerate, f.channels, f.format == "MP3"
+        rate, channels = f.samplerate, f.channels
+        is_mp3 = own is None and f.format == "MP3"
     analysis = analyzer.finish() if analyzer else None
     return Scan(frames, rate, channels, analysis, mp3.bitrates(path) if analysis and is_mp3 else None)
 

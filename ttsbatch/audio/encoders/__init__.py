@@ -16,12 +16,12 @@ Everything that writes or names output formats reads this registry: ``codecs.enc
 (whole clips), ``assemble.assemble_to_file`` (streamed, mastered files), the run's renderer,
 and ``OUTPUT_EXTENSIONS`` (the CLI's ``--format``, the manifest's output names, the planner).
 
-To add a format (AAC in ``.m4b``, say), add ONE module to this folder: it defines its writer
-class and a module-level ``ENCODERS = (Encoder("m4b", M4bWriter, ..., note=KeyNote(write, read)),)``
-(for MP4 the note is a freeform ``----`` atom). The folder is
-scanned at import, so nothing else changes (modules are read in name order, which is the
-order of ``OUTPUT_EXTENSIONS``). Files are checked after writing by decoding them with
-libsndfile, so a container it cannot read needs a decoder as well.
+To add a format, add ONE module to this folder: it defines its writer class and a
+module-level ``ENCODERS = (Encoder("ext", Writer, ..., note=KeyNote(write, read)),)``. The
+folder is scanned at import, so nothing else changes (modules are read in name order, which
+is the order of ``OUTPUT_EXTENSIONS``). Files are checked after writing by decoding them:
+with libsndfile, unless the format brings a ``reader`` (AAC in ``.m4b``/``.m4a``: ``mp4.py``,
+through PyAV, which keeps its note in a freeform ``----`` atom).
 """
 
 from __future__ import annotations
@@ -54,6 +54,17 @@ class Writer(Protocol):
     def __exit__(self, exc_type, exc, tb) -> None: ...
 
 
+class Reader(Protocol):
+    samplerate: int
+    channels: int
+
+    def blocks(self, block_frames: int): ...
+
+    def __enter__(self) -> Reader: ...
+
+    def __exit__(self, exc_type, exc, tb) -> None: ...
+
+
 @dataclass(frozen=True)
 class KeyNote:
     """Where a format keeps a short text note (the cache key) in a finished file. ``write``
@@ -73,6 +84,9 @@ class Encoder:
     lossy: bool = False
     tag: Callable[..., None] | None = None  # (path, title=, artist=, album=, chapters=[(t, s, e)])
     note: KeyNote | None = None  # where the file keeps its cache key
+    #: ``reader(target)``: a context manager with ``samplerate``, ``channels``, ``blocks(n)``
+    #: for formats libsndfile cannot decode; None: libsndfile reads it
+    reader: Callable[[Target], Reader] | None = None
 
     def rate_problem(self, rate: int) -> str | None:
         """Why this format cannot hold ``rate``, or None when it can."""
@@ -120,6 +134,12 @@ def read_note(path: str | os.PathLike) -> str | None:
         return encoder.note.read(path)
     except (OSError, ValueError, IndexError, struct.error):
         return None
+
+
+def open_reader(fmt: str | None, source: Target) -> Reader | None:
+    """The format's own reader at ``source``, or None when libsndfile decodes it."""
+    encoder = ENCODERS.get(fmt) if fmt else None
+    return encoder.reader(source) if encoder is not None and encoder.reader else None
 
 
 def _discover() -> dict[str, Encoder]:
