@@ -63,7 +63,12 @@ D = settings.DEFAULTS
     type=click.Choice([str(n) for n in settings.CHANNELS]),
     help="Output channels.",
 )
-@click.option("--bitrate", default=D["bitrate"], show_default=True, help="MP3 constant bitrate.")
+@click.option(
+    "--bitrate",
+    default=D["bitrate"],
+    show_default=True,
+    help="MP3 constant bitrate (AAC: 64k per channel unless given).",
+)
 @click.option(
     "--api-format",
     default=D["api_format"],
@@ -169,9 +174,25 @@ D = settings.DEFAULTS
 @click.option(
     "--join", help="Join every line into one file DIR/NAME.<format> (lines' groups become chapter marks)."
 )
-@click.option("--title", help="ID3 title for group files (default: the group name).")
-@click.option("--artist", help="ID3 artist for group files.")
-@click.option("--album", help="ID3 album for group files.")
+@click.option("--title", help="Title tag for group files (default: the group name).")
+@click.option("--artist", "--author", "artist", help="Artist tag for group files (an audiobook's author).")
+@click.option("--album", help="Album tag for group files.")
+@click.option(
+    "--narrator", help="Narrator of group files (MP4 and ID3 composer, where Audiobookshelf reads it)."
+)
+@click.option("--genre", help="Genre tag for group files.")
+@click.option("--year", type=click.IntRange(0, 9999), help="Year tag for group files.")
+@click.option("--comment", help="Comment tag for group files.")
+@click.option(
+    "--cover",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Cover image (JPEG or PNG) for group files (m4b, m4a, mp3).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(*settings.WORKERS),
+    help="Processes that assemble group files side by side [default: one per core].",
+)
 @click.option(
     "--max-chars",
     default=D["max_chars"],

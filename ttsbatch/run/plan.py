@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ttsbatch.audio.encoders import OUTPUT_EXTENSIONS
+from ttsbatch.audio.encoders import OUTPUT_EXTENSIONS, is_lossy
 from ttsbatch.backends import minimax_native, select
 from ttsbatch.backends.base import AudioRequest, SpeechRequest
 from ttsbatch.manifest.pronunciations import Entry, entries_for
@@ -175,7 +175,7 @@ def output_key(
         post["subtitles"] = subtitles
     if gaps is not None:
         post["gaps"] = gaps
-    if out.format == "mp3":
+    if is_lossy(out.format):  # MP3 and AAC: the bitrate changes the file
         post["bitrate_kbps"] = out.bitrate_kbps
     sources = [[p.source_key, p.head_pause_s, p.tail_pause_s] for p in parts]
     return _digest({"v": KEY_VERSION, "sources": sources, "post": post})

@@ -200,15 +200,25 @@ def assemble_group(
     file_tags = None
     if encoders.get(group.out.format).tag is not None:  # a format that holds chapter marks
         durations = [part_duration_s(i) for i in inputs]
-        file_tags = {
-            "title": tags.get("title") or group.name,
-            "artist": tags.get("artist"),
-            "album": tags.get("album"),
-            "chapters": chapter_marks(jobs, head + preset.head_s, durations, gaps, tail + preset.tail_s),
-        }
+        # an audiobook (m4b) has a chapter per group or per change of the chapter field; MP3
+        # files keep a mark per line when the lines name no chapter (podcast show notes)
+        fallback = group.name if group.out.format == "m4b" else None
+        marks = chapter_marks(jobs, head + preset.head_s, durations, gaps, tail + preset.tail_s, fallback)
+        file_tags = {k: tags.get(k) for k in TAG_FIELDS}
+        file_tags.update(title=tags.get("title") or group.name, chapters=marks, cover=_cover(tags))
     done = _master_to_file(group.path, group.out, preset, inputs, layout, file_tags, _note(group, jobs))
     write_subtitles(group.path, group.subtitles, done.starts_s, timings or [None] * len(inputs))
     return done, sha256_file(group.path)
+
+
+#: tags a group file takes from the run (``--title``, ``--artist``/``--author``, ...)
+TAG_FIELDS = ("title", "artist", "album", "narrator", "genre", "year", "comment")
+
+
+def _cover(tags: dict) -> bytes | None:
+    """The ``--cover`` image's bytes (checked to be JPEG or PNG when the run started)."""
+    path = tags.get("cover")
+    return Path(path).read_bytes() if path else None
 
 
 def _master_to_file(
@@ -243,17 +253,25 @@ def _master_to_file(
 
 
 def chapter_marks(
-    jobs: list[Job], head_s: float, durations: list[float], gaps: list[float], tail_s: float
+    jobs: list[Job],
+    head_s: float,
+    durations: list[float],
+    gaps: list[float],
+    tail_s: float,
+    fallback: str | None = None,
 ) -> list:
-    """ID3 chapters: one per line, or one per run of lines sharing a ``chapter`` field."""
+    """Chapters ``(title, start_s, end_s)``: one per run of lines sharing a ``chapter`` field;
+    lines that name none are titled ``fallback`` (so a group without chapter fields is one
+    chapter), or, without a fallback, each is a chapter of its own titled by its id. Each
+    starts where its first line begins, the first at 0."""
     starts, t, n = [], head_s, 0
     for job in jobs:
-        starts.append((job.line.chapter or job.id, t))
+        starts.append((job.line.chapter or fallback or job.id, t))
         for _ in job.parts:
             t += durations[n] + (gaps[n] if n < len(gaps) else 0.0)
             n += 1
     total = t + tail_s
-    by_field = any(j.line.chapter for j in jobs)
+    by_field = fallback is not None or any(j.line.chapter for j in jobs)
     marks: list[list] = []
     for title, start in starts:
         if by_field and marks and marks[-1][0] == title:
@@ -261,4 +279,6 @@ def chapter_marks(
         marks.append([title, start, total])
     for a, b in zip(marks, marks[1:]):  # noqa: B905 - pairs of neighbours
         a[2] = b[1]
+    if marks:  # the opening room tone belongs to the first chapter (players show none before it)
+        marks[0][1] = 0.0
     return [tuple(m) for m in marks][:255]

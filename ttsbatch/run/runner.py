@@ -230,7 +230,9 @@ class Session:
                     # workers beyond the in-flight cap keep audio work from idling the request slots
                     workers = s.concurrency * 2 * len(accounts)
                     result = await self.pipeline.run(self.jobs, workers=workers, groups=self.groups)
-                    result.groups = await self.pipeline.assemble_groups(self.groups, result.items, s.tags)
+                    result.groups = await self.pipeline.assemble_groups(
+                        self.groups, result.items, s.tags, s.workers
+                    )
                     result.accounts = pool.summary()
             written = report(result)
             ledger.finish_run(self.pipeline.run_id, json.dumps(written, ensure_ascii=False))

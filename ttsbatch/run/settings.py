@@ -17,6 +17,9 @@ from typing import Any
 
 from ttsbatch.audio.encoders import OUTPUT_EXTENSIONS
 from ttsbatch.audio.encoders.mp3 import SAMPLE_RATES as MP3_SAMPLE_RATES
+from ttsbatch.audio.encoders.mp4 import DEFAULT_KBPS_PER_CHANNEL as AAC_KBPS_PER_CHANNEL
+from ttsbatch.audio.encoders.mp4 import MEDIA_KIND
+from ttsbatch.audio.encoders.mp4 import SAMPLE_RATES as AAC_SAMPLE_RATES
 from ttsbatch.audio.presets import PRESETS
 from ttsbatch.audio.subtitles import FORMATS as SUBTITLE_FORMATS
 from ttsbatch.errors import UsageError
@@ -34,6 +37,10 @@ GAP_S = (0, 60)
 MAX_CHARS = (32, catalog.T2A_MAX_CHARS)
 SAMPLE_RATE = (8000, 192000)
 BITRATE_KBPS = (32, 320)
+WORKERS = (1, 256)
+AAC_FORMATS = tuple(MEDIA_KIND)
+#: the tags a run passes on to group files (``run.render.TAG_FIELDS``), and the cover's path
+TAG_FIELDS = ("title", "artist", "album", "narrator", "genre", "year", "comment")
 MIN_TIMEOUT_S = 1
 #: store packages ``--package`` writes beside the audio (``ttsbatch.packages``)
 PACKAGES = ("acx", "google", "audiobookshelf")
@@ -71,6 +78,12 @@ DEFAULTS: dict[str, Any] = {
     "title": None,
     "artist": None,
     "album": None,
+    "narrator": None,
+    "genre": None,
+    "year": None,
+    "comment": None,
+    "cover": None,
+    "workers": None,
     "max_chars": 3000,
     "long_text": "split",
     "subtitles": None,
@@ -105,9 +118,20 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "claim_lease": (0.5, math.inf),
     "timeout": (MIN_TIMEOUT_S, math.inf),
     "max_cost": (0, math.inf),
+    "workers": WORKERS,
+    "year": (0, 9999),
 }
 #: options that are whole numbers (click hands ``--channels`` over as text: ``"1"``)
-WHOLE = ("sample_rate", "channels", "api_sample_rate", "concurrency", "max_retries", "max_chars")
+WHOLE = (
+    "sample_rate",
+    "channels",
+    "api_sample_rate",
+    "concurrency",
+    "max_retries",
+    "max_chars",
+    "workers",
+    "year",
+)
 
 
 @dataclass
@@ -162,6 +186,7 @@ class RunSettings:
     package: str | None = None
     credits_open: str | None = None
     credits_close: str | None = None
+    workers: int | None = None  # processes assembling group files; None: one per core
 
 
 def default_out_dir(manifest: Path) -> Path:
@@ -191,6 +216,14 @@ def run_settings(manifest: Path | None, out_dir: Path, options: Mapping[str, Any
         raise UsageError(
             f"MP3 cannot hold {o['sample_rate']} Hz; use one of {', '.join(map(str, MP3_SAMPLE_RATES))}"
         )
+    if o["format"] in AAC_FORMATS:
+        if o["sample_rate"] not in AAC_SAMPLE_RATES:
+            rates = ", ".join(map(str, AAC_SAMPLE_RATES))
+            raise UsageError(f"AAC cannot hold {o['sample_rate']} Hz; use one of {rates}")
+        if "bitrate" not in given:  # a preset's MP3 bitrate (ACX: 192k) is not AAC's
+            bitrate = AAC_KBPS_PER_CHANNEL * int(o["channels"])
+    if o["cover"] is not None:
+        check_cover(Path(o["cover"]))
     for name, bounds in BOUNDS.items():
         if o[name] is not None:
             _within(name, o[name], bounds)
@@ -233,12 +266,24 @@ def run_settings(manifest: Path | None, out_dir: Path, options: Mapping[str, Any
         join=o["join"],
         long_text=o["long_text"],
         subtitles=o["subtitles"],
-        tags={k: o[k] for k in ("title", "artist", "album") if o[k]},
+        tags={k: str(o[k]) for k in (*TAG_FIELDS, "cover") if o[k] is not None and o[k] != ""},
         backend=o["backend"],
         package=o["package"],
         credits_open=o["credits_open"],
         credits_close=o["credits_close"],
+        workers=o["workers"],
     )
+
+
+def check_cover(path: Path) -> None:
+    """A cover players can show (JPEG or PNG), checked before anything is paid for."""
+    from ttsbatch.audio import mp4atoms
+
+    try:
+        with open(path, "rb") as fh:
+            mp4atoms.cover_kind(fh.read(mp4atoms.MAX_COVER_BYTES + 1))
+    except (OSError, mp4atoms.Mp4AtomError) as exc:
+        raise UsageError(f"--cover {path}: {exc}") from None
 
 
 def preset_hints(given: Mapping[str, Any]) -> dict[str, Any]:
