@@ -242,3 +242,24 @@ def test_a_two_hour_m4b_chapter_stays_under_the_memory_bound(tmp_path):
     assert result["duration_s"] == pytest.approx(minutes * 60 + (minutes - 1) * 0.5, abs=0.05)
     assert result["lufs"] == pytest.approx(-19.0, abs=0.5)
     assert result["peak_mb"] < 400, result  # the whole process, libraries included
+
+
+def test_mp3_groups_take_the_same_tags_and_cover(run_cli, tmp_path):
+    from mutagen.id3 import ID3
+
+    cover = tmp_path / "cover.jpg"
+    cover.write_bytes(jpeg_bytes())
+    rows = [{"id": "a", "text": "A short chapter.", "voice": "Calm_Woman", "group": "ch"}]
+    args = ["--cover", str(cover), "--narrator", "N. Reader", "--genre", "Audiobook", "--year", "2026",
+            "--comment", "made offline", "--author", "A. Writer"]  # fmt: skip
+    result = run_cli(write_jsonl(tmp_path / "a.jsonl", rows), *args)
+    assert result.exit_code == 0, result.stderr
+    tag = ID3(result.out_dir / "ch.mp3")
+    assert tag.getall("APIC")[0].data == cover.read_bytes() and tag.getall("APIC")[0].mime == "image/jpeg"
+    assert (
+        str(tag["TCOM"]) == "N. Reader"
+        and str(tag["TCON"]) == "Audiobook"
+        and str(tag["TPE1"]) == "A. Writer"
+    )
+    assert str(tag["TDRC"]) == "2026"  # mutagen reads ID3v2.3's TYER as TDRC
+    assert tag.getall("COMM")[0].text == ["made offline"]
