@@ -263,3 +263,35 @@ def test_mp3_groups_take_the_same_tags_and_cover(run_cli, tmp_path):
     )
     assert str(tag["TDRC"]) == "2026"  # mutagen reads ID3v2.3's TYER as TDRC
     assert tag.getall("COMM")[0].text == ["made offline"]
+
+
+def test_an_m4b_keeps_its_key_note_beside_the_tags_and_is_readopted_without_a_ledger(
+    run_cli, server, tmp_path
+):
+    import shutil
+
+    from ttsbatch.audio import encoders
+    from ttsbatch.run import filekeys
+
+    rows = [
+        {"id": f"l{i}", "text": f"Line {i} of the book.", "voice": "Calm_Woman", "group": "book"}
+        for i in range(3)
+    ]
+    manifest = write_jsonl(tmp_path / "book.jsonl", rows)
+    cover = tmp_path / "cover.jpg"
+    cover.write_bytes(jpeg_bytes())
+    first = run_cli(manifest, "--format", "m4b", "--cover", str(cover))
+    assert first.exit_code == 0, first.stderr
+    path = first.out_dir / "book.m4b"
+    note = filekeys.parse(encoders.read_note(path))
+    assert note is not None and note["frames"] == len(decode(path)[0])
+    assert bytes(MP4(path)["covr"][0]) == cover.read_bytes()  # the note and the cover side by side
+    (tmp_path / "junk.m4b").write_bytes(b"\x00\x00\x00\x08ftyp")
+    assert encoders.read_note(tmp_path / "junk.m4b") is None
+
+    before = path.read_bytes()
+    shutil.rmtree(first.out_dir / ".ttsbatch")  # a CI cache that kept only the audio
+    again = run_cli(manifest, "--format", "m4b", "--cover", str(cover))
+    assert again.exit_code == 0, again.stderr
+    assert len(t2a_requests(server)) == 3, "a file that proves itself was paid for again"
+    assert [g["status"] for g in again.report["groups"]] == ["cached"] and path.read_bytes() == before

@@ -69,7 +69,7 @@ def adopt(target: Target) -> Output | None:
         return None
     try:
         scan = qa.scan_file(target.path, measure=False)
-    except (sf.LibsndfileError, OSError, RuntimeError):
+    except (sf.LibsndfileError, encoders.EncoderError, OSError, RuntimeError):  # AAC: EncoderError
         return None
     if scan.frames != note["frames"] or not scan.frames:
         return None

@@ -15,7 +15,7 @@ are copied (no re-encode; ~0.2 s per audio hour) into a new file whose header ca
 metadata and the chapters, which FFmpeg writes both as a QuickTime chapter track (Apple
 Books, VLC) and as Nero ``chpl`` (Audiobookshelf, players built on ffprobe and mutagen). The
 ``ipod`` muxer will not carry a picture stream, so the cover is one ``covr`` atom appended to
-the tag list (``audio.mp4atoms``).
+the tag list (``audio.mp4atoms``), as is the cache-key note (a freeform ``----`` atom).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from functools import partial
 import numpy as np
 
 from ttsbatch.audio import mp4atoms
-from ttsbatch.audio.encoders import Encoder, EncoderError, Target
+from ttsbatch.audio.encoders import Encoder, EncoderError, KeyNote, Target
 from ttsbatch.files import atomic_path
 
 #: the rates AAC's sampling-frequency index can signal (FFmpeg's encoder takes these)
@@ -221,6 +221,18 @@ def tag_mp4(
             mp4atoms.add_cover(tmp, cover, kind)
 
 
+#: where an MP4 keeps ttsbatch's cache-key note (``encoders.KeyNote``): a freeform atom
+NOTE_MEAN, NOTE_NAME = "com.ttsbatch", "key"
+
+
+def write_note(path: str | os.PathLike, text: str) -> None:
+    mp4atoms.set_freeform(path, NOTE_MEAN, NOTE_NAME, text)
+
+
+def read_note(path: str | os.PathLike) -> str | None:
+    return mp4atoms.read_freeform(path, NOTE_MEAN, NOTE_NAME)
+
+
 def _writer(fmt: str):
     def open_writer(target: Target, rate: int, channels: int, kbps: int) -> Mp4Writer:
         return Mp4Writer(target, rate, channels, kbps, brand=BRAND[fmt])
@@ -229,6 +241,14 @@ def _writer(fmt: str):
 
 
 ENCODERS = tuple(
-    Encoder(name, _writer(name), SAMPLE_RATES, lossy=True, tag=partial(tag_mp4, fmt=name), reader=Mp4Reader)
+    Encoder(
+        name,
+        _writer(name),
+        SAMPLE_RATES,
+        lossy=True,
+        tag=partial(tag_mp4, fmt=name),
+        note=KeyNote(write_note, read_note),
+        reader=Mp4Reader,
+    )
     for name in ("m4a", "m4b")
 )
