@@ -65,10 +65,11 @@ async def assemble_groups(
     pool: Executor | None = None
     if workers > 1:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    slots = asyncio.Semaphore(workers)  # one group per worker at a time: memory stays per worker
     try:
         return list(
             await asyncio.gather(
-                *(_assemble_one(g, [items[i] for i in g.members], cache, tags, pool) for g in groups)
+                *(_assemble_one(g, [items[i] for i in g.members], cache, tags, pool, slots) for g in groups)
             )
         )
     finally:
@@ -86,7 +87,12 @@ def _assemble_in_worker(group: GroupJob, jobs: list[Job], sources, tags: dict, t
 
 
 async def _assemble_one(
-    group: GroupJob, members: list[ItemResult], cache: Cache, tags: dict, pool: Executor | None
+    group: GroupJob,
+    members: list[ItemResult],
+    cache: Cache,
+    tags: dict,
+    pool: Executor | None,
+    slots: asyncio.Semaphore,
 ) -> dict:
     entry = {
         "group": group.name,
@@ -112,13 +118,13 @@ async def _assemble_one(
     jobs = [m.job for m in members]
     try:
         sources, timings = _kept_inputs(ledger, group, jobs)
-        if pool is None:
-            built, problem = await asyncio.to_thread(_assemble_in_worker, group, jobs, sources, tags, timings)
-        else:
-            loop = asyncio.get_running_loop()
-            built, problem = await loop.run_in_executor(
-                pool, _assemble_in_worker, group, jobs, sources, tags, timings
-            )
+        async with slots:
+            if pool is None:  # a thread, as asyncio.to_thread, but never more than ``workers``
+                work = asyncio.to_thread(_assemble_in_worker, group, jobs, sources, tags, timings)
+            else:
+                loop = asyncio.get_running_loop()
+                work = loop.run_in_executor(pool, _assemble_in_worker, group, jobs, sources, tags, timings)
+            built, problem = await work
     except (audio.AudioError, errors.MiniMaxError, OSError) as exc:
         built, problem = None, str(exc)
     except BrokenProcessPool:  # a worker was killed (out of memory, a signal)
