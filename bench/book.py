@@ -99,6 +99,7 @@ def main() -> None:
                     f"{audio_s / run.wall_s:.0f}x", f"{audio_s / run.cpu_s:.0f}x", f"{base / run.wall_s:.2f}x",
                     calls, f"{load:.1f}",
                 ])  # fmt: skip
+                print(" | ".join(map(str, rows[-1])), flush=True)  # as it goes: the runs are long
     print(f"\nWhole book, {args.chapters} chapters x {args.minutes:g} min re-mastered from kept audio "
           f"(--master {args.master}, every chapter decoded again for the duration check and QA):")  # fmt: skip
     headers = ["format", "workers", "audio", "wall s", "CPU s", "realtime (wall)", "realtime per core (CPU)",
