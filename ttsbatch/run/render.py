@@ -263,7 +263,7 @@ def chapter_marks(
     """Chapters ``(title, start_s, end_s)``: one per run of lines sharing a ``chapter`` field;
     lines that name none are titled ``fallback`` (so a group without chapter fields is one
     chapter), or, without a fallback, each is a chapter of its own titled by its id. Each
-    starts where its first line begins, the first at 0."""
+    starts where its first line begins; with a fallback (an audiobook) the first starts at 0."""
     starts, t, n = [], head_s, 0
     for job in jobs:
         starts.append((job.line.chapter or fallback or job.id, t))
@@ -279,6 +279,6 @@ def chapter_marks(
         marks.append([title, start, total])
     for a, b in zip(marks, marks[1:]):  # noqa: B905 - pairs of neighbours
         a[2] = b[1]
-    if marks:  # the opening room tone belongs to the first chapter (players show none before it)
+    if marks and fallback is not None:  # an audiobook's first chapter owns the opening room tone
         marks[0][1] = 0.0
     return [tuple(m) for m in marks][:255]
