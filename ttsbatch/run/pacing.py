@@ -39,9 +39,7 @@ def parse_rpm(value: float | str | None) -> float | None:
     except (TypeError, ValueError):
         rpm = -1.0
     if not MIN_RPM <= rpm < float("inf"):
-        raise UsageError(
-            f"--rpm expects 'auto' or a number of requests per minute >= {MIN_RPM:g}, got {value!r}"
-        )
+        raise UsageError(f"--rpm expects 'auto' or a number of requests per minute >= {MIN_RPM:g}, got {value!r}")
     return rpm
 
 

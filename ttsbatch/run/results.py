@@ -66,7 +66,6 @@ class ItemResult:
             if basis in self.cost_bases:
                 return basis
         return None
-
     #: fingerprint of the account that paid (never the key); None for one unnamed account
     account: str | None = None
 
