@@ -407,14 +407,9 @@ class Pipeline:
 
     # ------------------------------------------------------------- groups --
 
-    async def assemble_groups(
-        self,
-        groups: list[GroupJob],
-        items: list[ItemResult],
-        tags: dict | None = None,
-        workers: int | None = None,
-    ) -> list[dict]:
-        """Join each group whose lines are all here into one file (``run.groups``); none after Ctrl-C."""
+    async def assemble_groups(self, groups: list[GroupJob], items: list[ItemResult], tags=None, workers=None):
+        """Join each group whose lines are all here into one file (``run.groups``, ``workers``
+        processes at once); none after Ctrl-C."""
         return await assemble_groups(
             groups, items, self.cache, tags or {}, interrupted=self.interrupted, workers=workers
         )
