@@ -7,8 +7,10 @@ import json
 
 import pytest
 import soundfile as sf
+from click.testing import CliRunner
 from conftest import API_KEY, assert_no_secret, t2a_requests, write_jsonl
 
+from ttsbatch.cli.main import main
 from ttsbatch.minimax import catalog
 
 LINES = [
@@ -288,3 +290,16 @@ def test_verbose_dumps_requests_without_the_key(run_cli, manifest, server):
     assert "> POST http://127.0.0.1" in result.stderr and "'authorization': '***'" in result.stderr
     assert "< 200 /v1/t2a_v2 trace-id=" in result.stderr
     assert_no_secret(result.stdout, result.stderr, folder=result.out_dir)
+
+
+def test_offline_paces_at_the_fakes_rate_unless_told(tmp_path):
+    """The bundled server has no rate limit: --offline does not spend the demo finding one from
+    20 RPM (--rpm auto), but a given --rpm is kept."""
+    manifest = write_jsonl(tmp_path / "m.jsonl", [{"text": "One.", "voice": "Calm_Woman"}])
+    for args, rpm in (((), 6000.0), (("--rpm", "30"), 30.0)):
+        out = tmp_path / f"out{rpm:g}"
+        result = CliRunner().invoke(
+            main, ["run", str(manifest), "--offline", "--out", str(out), *args], catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.stderr
+        assert json.loads((out / "report.json").read_text())["run"]["settings"]["rpm"] == rpm

@@ -257,6 +257,8 @@ def estimate_command(manifest: Path) -> None:
 def render(manifest: Path, out_dir: Path | None, options: dict, target: dict) -> None:
     """``ttsbatch.api`` with the command line's output and exit codes: the manifest is checked
     before the service is (bad input wins over a missing key), then rendered."""
+    if target["offline"]:
+        options = settings.offline_defaults(options)
     with usage_errors():
         planned = api.prepare(manifest, out_dir=out_dir or settings.default_out_dir(manifest), **options)
         backend = planned.settings.backend

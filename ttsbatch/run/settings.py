@@ -45,6 +45,16 @@ MIN_TIMEOUT_S = 1
 #: store packages ``--package`` writes beside the audio (``ttsbatch.packages``)
 PACKAGES = ("acx", "google", "audiobookshelf")
 
+#: ``--offline`` without ``--rpm``: the bundled fake server has no rate limit, so finding one
+#: from 20 RPM (``auto``) would only slow the demo and pull-request runs; requests are still paced
+OFFLINE_RPM = 6000.0
+
+
+def offline_defaults(options: dict) -> dict:
+    """The options of an ``--offline`` run: the user's, with the fake's pace unless one was given."""
+    return {"rpm": OFFLINE_RPM, **options}
+
+
 #: every run option by its name (``--sample-rate`` is ``sample_rate``) with its default
 DEFAULTS: dict[str, Any] = {
     "voice": None,
