@@ -8,6 +8,7 @@ is read here, on the event-loop thread; only the assembly itself runs in a worke
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from ttsbatch.audio import codecs as audio
@@ -18,12 +19,20 @@ from ttsbatch.run.ledger import Ledger, Output
 from ttsbatch.run.plan import GroupJob, Job
 from ttsbatch.run.render import assemble_group
 from ttsbatch.run.results import CACHED, FAILED, OK, SKIPPED, ItemResult
+from ttsbatch.run.storage import StorageError, as_storage_error
 
 
 async def assemble_groups(
-    groups: list[GroupJob], items: list[ItemResult], cache: Cache, tags: dict, *, interrupted: bool
+    groups: list[GroupJob],
+    items: list[ItemResult],
+    cache: Cache,
+    tags: dict,
+    *,
+    interrupted: bool,
+    on_storage: Callable[[StorageError], None] | None = None,
 ) -> list[dict]:
-    """One report entry per group, in plan order (``items`` are the run's, by job index)."""
+    """One report entry per group, in plan order (``items`` are the run's, by job index).
+    A write the disk refuses fails its group and is handed to ``on_storage`` (the run stops)."""
     results = []
     for group in groups:
         if interrupted:
@@ -36,7 +45,13 @@ async def assemble_groups(
                 }
             )
             continue
-        results.append(await _assemble_one(group, [items[i] for i in group.members], cache, tags))
+        try:
+            results.append(await _assemble_one(group, [items[i] for i in group.members], cache, tags))
+        except (OSError, StorageError) as exc:
+            failure = as_storage_error(exc, group.path)
+            if on_storage is not None:
+                on_storage(failure)
+            results.append({"group": group.name, "file": None, "status": FAILED, "error": failure.as_dict()})
     return results
 
 
@@ -66,7 +81,7 @@ async def _assemble_one(group: GroupJob, members: list[ItemResult], cache: Cache
     try:
         sources, timings = _kept_inputs(ledger, group, jobs)
         done, digest = await asyncio.to_thread(assemble_group, group, jobs, sources, tags, timings)
-    except (audio.AudioError, errors.MiniMaxError, OSError) as exc:
+    except (audio.AudioError, errors.MiniMaxError) as exc:
         entry["error"] = {"kind": "group", "message": str(exc)}
         return entry
     ledger.record_output(

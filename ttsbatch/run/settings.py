@@ -80,6 +80,7 @@ DEFAULTS: dict[str, Any] = {
     "package": None,
     "credits_open": None,
     "credits_close": None,
+    "wait": True,
 }
 #: options whose value must be one of these, named where they are defined
 CHOICES: dict[str, Iterable] = {
@@ -162,6 +163,8 @@ class RunSettings:
     package: str | None = None
     credits_open: str | None = None
     credits_close: str | None = None
+    #: when another run holds the output folder: wait for it (else stop: ExitCode.BUSY)
+    wait: bool = True
 
 
 def default_out_dir(manifest: Path) -> Path:
@@ -238,6 +241,7 @@ def run_settings(manifest: Path | None, out_dir: Path, options: Mapping[str, Any
         package=o["package"],
         credits_open=o["credits_open"],
         credits_close=o["credits_close"],
+        wait=bool(o["wait"]),
     )
 
 
