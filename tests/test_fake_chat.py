@@ -255,9 +255,7 @@ def test_requests_are_logged(server):
 
 def test_fake_reads_ttsbatch_prompt(server):
     speakers = {"Ana": "Wise_Woman", "Bo": "Casual_Guy", "Cy": "Deep_Voice_Man"}
-    system, user = build_prompt(
-        "podcast", "Night trains in Europe", speakers, lines=7, language="English"
-    )
+    system, user = build_prompt("podcast", "Night trains in Europe", speakers, lines=7, language="English")
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     reply = oai(server).chat.completions.create(
         model=MODEL, messages=messages, extra_body={"reasoning_split": True}

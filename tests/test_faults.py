@@ -112,7 +112,9 @@ def test_a_burst_below_the_limit_is_paced_without_rate_errors(run_cli, server_fa
 
 
 @pytest.mark.slow
-def test_sigint_stops_cleanly_with_a_valid_report(server_factory, cli_process, tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_stop_signal_stops_cleanly_with_a_valid_report(server_factory, cli_process, tmp_path, stop_signal):
+    """Ctrl-C, a kill (SIGTERM) and a closed terminal (SIGHUP) all stop the same way."""
     server = server_factory(latency_ms=400)
     manifest = write_jsonl(tmp_path / "m.jsonl", rows(40))
     out = tmp_path / "out"
@@ -123,7 +125,7 @@ def test_sigint_stops_cleanly_with_a_valid_report(server_factory, cli_process, t
     ):
         time.sleep(0.02)
     sent_at_interrupt = len(t2a_requests(server))
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop_signal)
     started = time.monotonic()
     _, stderr = proc.communicate(timeout=20)
     assert time.monotonic() - started < 8

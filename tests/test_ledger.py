@@ -36,11 +36,12 @@ def old_folder(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    """The bytes of every file a re-run must leave alone (reports are rewritten by design)."""
+    """The bytes of every file a re-run must leave alone (reports are rewritten by design,
+    the folder's lock records who ran last)."""
     return {
         str(f.relative_to(folder)): f.read_bytes()
         for f in sorted(folder.rglob("*"))
-        if f.is_file() and not f.name.startswith(("report.", "ledger.sqlite"))
+        if f.is_file() and not f.name.startswith(("report.", "ledger.sqlite")) and f.name != "lock"
     }
 
 

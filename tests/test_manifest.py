@@ -243,7 +243,11 @@ def test_language_boost(fmt):
 
 
 def test_malformed_run_model_is_a_problem_a_gateway_name_is_not():
-    has(problems("m.jsonl", [OK], default_model="tts 1"), "--model:0: model: expected a model name", "got 'tts 1'")
+    has(
+        problems("m.jsonl", [OK], default_model="tts 1"),
+        "--model:0: model: expected a model name",
+        "got 'tts 1'",
+    )
     assert problems("m.jsonl", [OK], default_model="tts-1") == []
 
 

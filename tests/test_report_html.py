@@ -11,7 +11,9 @@ from conftest import write_jsonl
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs the distribution's chromium (.ci/run installs it)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="needs the distribution's chromium (.ci/run installs it)"
+)
 
 FLAGS = [
     "--headless",
@@ -37,7 +39,9 @@ def test_report_page_in_chromium(run_cli, tmp_path):
     assert result.exit_code == 1
     page_path = result.out_dir / "report.html"
     html_text = page_path.read_text()
-    assert "http://" not in html_text and "https://" not in html_text, "the page must not load anything remote"
+    assert "http://" not in html_text and "https://" not in html_text, (
+        "the page must not load anything remote"
+    )
 
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

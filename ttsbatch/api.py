@@ -33,6 +33,7 @@ from ttsbatch.run import runner
 from ttsbatch.run.pacing import redact_url
 from ttsbatch.run.results import RunResult
 from ttsbatch.run.settings import RunSettings, run_settings
+from ttsbatch.run.storage import StorageError
 
 Lines = Iterable[Mapping[str, Any]]
 
@@ -150,7 +151,10 @@ def render(
     ``force``, ``report_format`` and the rest (``ttsbatch run --help``); those not given
     take the same defaults. The service is found as on the command line (``service()``);
     ``api_base=`` a ``ttsbatch.fake.FakeServer``'s URL renders with no key and no cost.
-    Ctrl-C stops the run as on the command line: the report is written either way.
+    Ctrl-C stops the run as on the command line: the report is written either way. A full
+    or read-only disk or a damaged ledger stops it too (``report["run"]["stopped"]["kind"]`` is
+    ``"storage"``, exit code 3). When another run is using ``out_dir`` this waits for it, or
+    with ``wait=False`` raises ``ttsbatch.run.lock.FolderBusy`` (nothing sent).
     """
     planned = prepare(manifest, lines=lines, out_dir=out_dir, **settings)
     if planned.settings.backend == "openai":
@@ -215,7 +219,13 @@ def _write_report(run: RunSettings, api: ApiConfig, offline: bool, result: RunRe
     if run.package:
         report["package"] = write_package(run, result)
         _say_package(report["package"])
-    write_reports(report, run.out_dir, run.report_formats)
+    try:
+        write_reports(report, run.out_dir, run.report_formats)
+    except OSError as exc:
+        # no room (or no right) to write it: the report goes to stderr, whole, as one line
+        failure = StorageError.from_os(exc)
+        print(f"error: could not write the report: {failure.kind}: {failure.where}", file=sys.stderr)
+        print(json.dumps(json.loads(report_json(report)), ensure_ascii=False), file=sys.stderr)
     return json.loads(report_json(report))  # as report.json holds it: lists, string keys
 
 

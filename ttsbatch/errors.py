@@ -11,9 +11,10 @@ class ExitCode(IntEnum):
     OK = 0  #: every line ok or cached
     FAILED = 1  #: some lines (or groups, or QA with --fail-on qa) failed; the rest is written
     USAGE = 2  #: bad invocation or manifest: nothing sent, nothing written
-    STOPPED = 3  #: an account-level error (auth, balance, quota) stopped the run
+    STOPPED = 3  #: an account-level error (auth, balance, quota) or the output folder (disk full, read-only, damaged ledger) stopped the run
     BUDGET = 4  #: the --max-cost budget stopped the run
-    INTERRUPTED = 130  #: Ctrl-C / SIGTERM
+    BUSY = 5  #: --no-wait and another run is using the output folder: nothing sent
+    INTERRUPTED = 130  #: Ctrl-C / SIGTERM / SIGHUP
 
 
 class UsageError(ValueError):

@@ -62,11 +62,34 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def remove_stale_temp_files(folder: Path) -> int:
-    """Temporary files left by a killed run (``atomic_path`` names them ``.NAME.*.part``)."""
+def remove_stale_temp_files(folder: Path, *, own_marker: str = ".ttsbatch") -> int:
+    """Temporary files left by a killed writer (``atomic_path`` names them ``.NAME.*.part``).
+
+    Only for a caller that knows no other writer of ``folder`` is alive (a run holds the
+    folder's lock while it calls this). A subfolder that holds its own ``own_marker`` folder
+    (a nested output folder, another run's) is left alone: its own run cleans it."""
     removed = 0
-    for path in folder.rglob(".*.part"):
-        if path.is_file():
-            path.unlink(missing_ok=True)
-            removed += 1
+    for path in temp_files(folder, own_marker):
+        path.unlink(missing_ok=True)
+        removed += 1
     return removed
+
+
+def temp_files(folder: Path, own_marker: str = ".ttsbatch") -> Iterator[Path]:
+    """``atomic_path``'s temporary files under ``folder``, nested output folders left out."""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            sub = Path(entry.path)
+            if sub.name != own_marker and (sub / own_marker).is_dir():
+                continue  # another output folder, nested in this one
+            yield from temp_files(sub, own_marker)
+        elif (
+            entry.name.startswith(".")
+            and entry.name.endswith(".part")
+            and entry.is_file(follow_symlinks=False)
+        ):
+            yield Path(entry.path)

@@ -19,6 +19,19 @@ def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
 
 
 @contextlib.contextmanager
+def folder_errors() -> Iterator[None]:
+    """The output folder cannot be used (another run holds it, Ctrl-C while waiting for it,
+    its disk or ledger refused): one line with what to do, and the error's own exit code."""
+    from ttsbatch.run.runner import START_ERRORS
+
+    try:
+        yield
+    except START_ERRORS as exc:
+        advice = getattr(exc, "advice", None)
+        fail(str(exc) + (f" ({advice})" if advice else ""), exc.exit_code)
+
+
+@contextlib.contextmanager
 def usage_errors() -> Iterator[None]:
     """Bad settings or a bad manifest: say what is wrong and exit 2 (nothing was sent)."""
     try:

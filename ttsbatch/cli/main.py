@@ -2,8 +2,9 @@
 
 Exit codes (stable, for CI; ``ttsbatch.errors.ExitCode``): 0 every line ok or cached; 1 some
 lines failed (the rest are written); 2 bad invocation or manifest (nothing sent); 3 the run
-stopped on an account-level error (auth, balance, quota); 4 the ``--max-cost`` budget stopped
-it; 130 interrupted (Ctrl-C).
+stopped on an account-level error (auth, balance, quota) or on its output folder (disk full,
+read-only, damaged ledger); 4 the ``--max-cost`` budget stopped it; 5 ``--no-wait`` and another
+run is using the output folder; 130 interrupted (Ctrl-C, SIGTERM, SIGHUP).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import click
 
 from ttsbatch.cli.config import config_command
+from ttsbatch.cli.doctor import doctor_command
 from ttsbatch.cli.exits import fail
 from ttsbatch.cli.podcast import podcast_command
 from ttsbatch.cli.report import report_command
@@ -53,6 +55,7 @@ for command in (
     podcast_command,
     voices_command,
     config_command,
+    doctor_command,
     fake_server_command,
     script_command,
     serve_command,

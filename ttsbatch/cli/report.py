@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ttsbatch import api
-from ttsbatch.cli.exits import usage_errors
+from ttsbatch.cli.exits import folder_errors, usage_errors
 from ttsbatch.reports.text import summary_text
 
 
@@ -25,6 +25,6 @@ from ttsbatch.reports.text import summary_text
 def report_command(out_dirs: tuple[Path, ...], as_json: bool, merge_to: Path | None) -> None:
     """Re-print the last run's summary in each OUT_DIR from its ledger; several folders
     (the shards of one manifest) are merged into one report."""
-    with usage_errors():
+    with usage_errors(), folder_errors():
         report = api.load_report(out_dirs, merge_to)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else summary_text(report))

@@ -15,7 +15,7 @@ from ttsbatch import api
 from ttsbatch.audio.encoders import OUTPUT_EXTENSIONS
 from ttsbatch.audio.presets import PRESETS
 from ttsbatch.audio.subtitles import FORMATS as SUBTITLE_FORMATS
-from ttsbatch.cli.exits import usage_errors
+from ttsbatch.cli.exits import folder_errors, usage_errors
 from ttsbatch.cli.options import TARGET, api_options, api_target, backend_option, given_options
 from ttsbatch.minimax import catalog
 from ttsbatch.reports.ci import FORMATS as REPORT_FORMATS
@@ -235,6 +235,12 @@ D = settings.DEFAULTS
     is_flag=True,
     help="Validate, apply the cache, print and write DIR/estimate.json; send nothing.",
 )
+@click.option(
+    "--wait/--no-wait",
+    default=D["wait"],
+    show_default=True,
+    help="When another run is using the output folder: wait for it, or stop at once (exit 5).",
+)
 @click.option("--seed", type=int, default=None, hidden=True, help="Seed for retry jitter (tests).")
 @click.pass_context
 def run_command(ctx: click.Context, manifest: Path, out_dir: Path | None, dry_run: bool, **opts) -> None:
@@ -259,7 +265,7 @@ def render(manifest: Path, out_dir: Path | None, options: dict, target: dict) ->
     before the service is (bad input wins over a missing key), then rendered."""
     if target["offline"]:
         options = settings.offline_defaults(options)
-    with usage_errors():
+    with usage_errors(), folder_errors():
         planned = api.prepare(manifest, out_dir=out_dir or settings.default_out_dir(manifest), **options)
         backend = planned.settings.backend
         keys_file = planned.settings.keys_file
@@ -273,7 +279,7 @@ def render(manifest: Path, out_dir: Path | None, options: dict, target: dict) ->
 
 def show_estimate(manifest: Path, out_dir: Path | None, options: dict) -> None:
     out_dir = out_dir or settings.default_out_dir(manifest)
-    with usage_errors():
+    with usage_errors(), folder_errors():
         est = api.prepare(manifest, out_dir=out_dir, **options).estimate()
     click.echo(estimate_text(est))
     click.echo(f"wrote {out_dir / 'estimate.json'}; nothing was sent", err=True)

@@ -83,6 +83,8 @@ def build_report(result: RunResult, run_info: dict, script: dict | None = None) 
     stopped = None
     if result.stopped_by is not None:
         stopped = {**result.stopped_by.as_dict(), "advice": result.stopped_by.advice}
+    elif result.storage_stopped:
+        stopped = dict(result.storage_stopped)
     elif result.budget_stopped:
         stopped = {
             "code": None,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -31,6 +32,7 @@ from ttsbatch.run.ledger import Ledger, Output
 from ttsbatch.run.plan import GroupJob, Job
 from ttsbatch.run.render import assemble_group
 from ttsbatch.run.results import CACHED, FAILED, OK, SKIPPED, ItemResult
+from ttsbatch.run.storage import StorageError, as_storage_error
 
 
 def default_workers() -> int:
@@ -49,8 +51,10 @@ async def assemble_groups(
     *,
     interrupted: bool,
     workers: int | None = None,
+    on_storage: Callable[[StorageError], None] | None = None,
 ) -> list[dict]:
-    """One report entry per group, in plan order (``items`` are the run's, by job index)."""
+    """One report entry per group, in plan order (``items`` are the run's, by job index).
+    A write the disk refuses fails its group and is handed to ``on_storage`` (the run stops)."""
     if interrupted:
         return [
             {
@@ -69,7 +73,10 @@ async def assemble_groups(
     try:
         return list(
             await asyncio.gather(
-                *(_assemble_one(g, [items[i] for i in g.members], cache, tags, pool, slots) for g in groups)
+                *(
+                    _guarded(g, [items[i] for i in g.members], cache, tags, pool, slots, on_storage)
+                    for g in groups
+                )
             )
         )
     finally:
@@ -78,12 +85,24 @@ async def assemble_groups(
 
 
 def _assemble_in_worker(group: GroupJob, jobs: list[Job], sources, tags: dict, timings):
-    """``assemble_group`` in a worker process: errors come back as text (our exception
-    classes take keyword arguments that do not survive pickling)."""
+    """``assemble_group`` in a worker process: our errors come back as text (their classes take
+    keyword arguments that do not survive pickling); an ``OSError`` (a full or read-only disk)
+    pickles whole and is raised in the parent, where it stops the run."""
     try:
         return assemble_group(group, jobs, sources, tags, timings), None
-    except (audio.AudioError, errors.MiniMaxError, OSError) as exc:
+    except (audio.AudioError, errors.MiniMaxError) as exc:
         return None, str(exc)
+
+
+async def _guarded(group: GroupJob, members, cache, tags, pool, slots, on_storage) -> dict:
+    """A group whose write (file or ledger row) the disk refused: failed, and the run told."""
+    try:
+        return await _assemble_one(group, members, cache, tags, pool, slots)
+    except (OSError, StorageError) as exc:
+        failure = as_storage_error(exc, group.path)
+        if on_storage is not None:
+            on_storage(failure)
+        return {"group": group.name, "file": None, "status": FAILED, "error": failure.as_dict()}
 
 
 async def _assemble_one(
@@ -125,7 +144,7 @@ async def _assemble_one(
                 loop = asyncio.get_running_loop()
                 work = loop.run_in_executor(pool, _assemble_in_worker, group, jobs, sources, tags, timings)
             built, problem = await work
-    except (audio.AudioError, errors.MiniMaxError, OSError) as exc:
+    except (audio.AudioError, errors.MiniMaxError) as exc:
         built, problem = None, str(exc)
     except BrokenProcessPool:  # a worker was killed (out of memory, a signal)
         built, problem = None, "the worker process assembling this group died"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import time
 import uuid
@@ -33,7 +34,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from ttsbatch.files import write_atomic
+from ttsbatch.minimax import catalog
 from ttsbatch.run import migrations
+from ttsbatch.run.storage import DAMAGED, StorageError, is_storage_failure
 
 LEDGER_DIRNAME = ".ttsbatch"
 QUARANTINE_DIRNAME = "quarantine"
@@ -74,25 +77,57 @@ class Output:
     channels: int | None
 
 
+LEDGER_NAME = "ledger.sqlite"
+_SOURCE_KEY = re.compile(r"[0-9a-f]{16,64}")
+
+
 class Ledger:
+    """Every failure to read or write it is a ``StorageError`` (disk full, read-only,
+    damaged: what and where), never a raw ``sqlite3`` error."""
+
     def __init__(self, out_dir: Path) -> None:
         self.folder = out_dir / LEDGER_DIRNAME
         self.audio_folder = self.folder / "audio"
-        self.audio_folder.mkdir(parents=True, exist_ok=True)
-        self.path = self.folder / "ledger.sqlite"
-        # the default check_same_thread=True: a query from a worker thread raises at once
-        self.db = sqlite3.connect(self.path, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        migrations.migrate(self.db)
+        self.path = self.folder / LEDGER_NAME
+        self.db: sqlite3.Connection | None = None
+        try:
+            self.audio_folder.mkdir(parents=True, exist_ok=True)
+            # the default check_same_thread=True: a query from a worker thread raises at once
+            self.db = sqlite3.connect(self.path, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            migrations.migrate(self.db)
+            problems = migrations.damage(self.db)
+        except sqlite3.Error as exc:
+            self.close()
+            if not is_storage_failure(exc):
+                raise
+            raise StorageError.from_sqlite(exc, self.path) from None
+        except OSError as exc:
+            self.close()
+            raise StorageError.from_os(exc, self.path) from None
+        if problems:
+            self.close()
+            raise StorageError(DAMAGED, self.path, problems[0])
+
+    def _sql(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        """One statement; an SQLite failure becomes a StorageError naming the ledger."""
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            if not is_storage_failure(exc):
+                raise  # a bug (a query from a worker thread, bad SQL), not the disk
+            raise StorageError.from_sqlite(exc, self.path) from None
 
     @classmethod
     def open_existing(cls, out_dir: Path) -> Ledger | None:
-        return cls(out_dir) if (out_dir / LEDGER_DIRNAME / "ledger.sqlite").exists() else None
+        return cls(out_dir) if (out_dir / LEDGER_DIRNAME / LEDGER_NAME).exists() else None
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
+            self.db = None
 
     # ----------------------------------------------------------- requests --
 
@@ -100,7 +135,7 @@ class Ledger:
         self, run_id: str, line_id: str, source_key: str, model: str, *, account: str | None = None
     ) -> int:
         """``account``: the paying account's fingerprint (``run.accounts``), never its key."""
-        cur = self.db.execute(
+        cur = self._sql(
             "INSERT INTO requests (run_id, line_id, source_key, model, state, sent_at, account)"
             " VALUES (?, ?, ?, ?, 'sent', ?, ?)",
             (run_id, line_id, source_key, model, time.time(), account),
@@ -108,7 +143,7 @@ class Ledger:
         return int(cur.lastrowid)
 
     def journal_paid(self, request_id: int, billed: int, cost_usd: float, trace_id: str | None) -> None:
-        self.db.execute(
+        self._sql(
             "UPDATE requests SET state='paid', returned_at=?, billed_characters=?, cost_usd=?, trace_id=? WHERE id=?",
             (time.time(), billed, cost_usd, trace_id, request_id),
         )
@@ -117,7 +152,7 @@ class Ledger:
         self, request_id: int, error: dict, trace_id: str | None, *, billed: int = 0, cost_usd: float = 0.0
     ) -> None:
         """A failed attempt; ``billed`` > 0 when the reply was paid for but unusable."""
-        self.db.execute(
+        self._sql(
             "UPDATE requests SET state='failed', returned_at=?, trace_id=?, error_code=?, error_kind=?, error_message=?,"
             " billed_characters=?, cost_usd=? WHERE id=?",
             (
@@ -137,12 +172,42 @@ class Ledger:
     def save_source_file(self, source_key: str, data: bytes, api_format: str, **meta) -> Source:
         """Write paid audio to the ledger folder (atomically). File work only, so it may run
         in a thread; ``record_source`` then journals it from the loop."""
-        path = self.audio_folder / f"{source_key}.{api_format}"
+        path = self.kept_path(source_key, api_format)
         write_atomic(path, data)
         return Source(source_key, path, api_format, hashlib.sha256(data).hexdigest(), **meta)
 
+    def keep_reply(self, source_key: str, api_format: str, reply, billed: int) -> Source:
+        """A paid reply (a ``SpeechReply``): its audio and, when it came with them, its
+        sentence timings, on disk (file work only, like ``save_source_file``)."""
+        meta = {"audio_length_ms": reply.audio_length_ms, "trace_id": reply.trace_id}
+        source = self.save_source_file(source_key, reply.audio, api_format, billed_characters=billed, **meta)
+        if reply.subtitles is not None:
+            self.save_subtitles(source_key, reply.subtitles)
+        return source
+
+    def kept_path(self, source_key: str, api_format: str) -> Path:
+        """Where paid audio for a source key is kept: its name is its key (``adopt_kept_audio``)."""
+        return self.audio_folder / f"{source_key}.{api_format}"
+
     def record_source(self, src: Source) -> None:
         self._write("sources", replace(src, path=str(src.path.relative_to(self.folder))), "created_at")
+
+    def adopt_kept_audio(self) -> int:
+        """Record paid audio kept on disk whose row was never written (the disk filled, or
+        the run died, between keeping the file and journaling it). A file at
+        ``audio/<source key>.<format>`` is whole (``write_atomic``) and its name is its key,
+        so it is as good as its row; the cache rule still checks it before use. Returns how
+        many were adopted. Reads files: call it before the run starts."""
+        known = {row[0] for row in self._sql("SELECT source_key FROM sources")}
+        adopted = 0
+        for path in sorted(self.audio_folder.glob("*.*")):
+            key, _, fmt = path.name.partition(".")
+            if key in known or not _SOURCE_KEY.fullmatch(key) or fmt not in catalog.API_FORMATS:
+                continue
+            meta = {"billed_characters": None, "audio_length_ms": None, "trace_id": None}
+            self.record_source(Source(key, path, fmt, sha256_file(path), **meta))
+            adopted += 1
+        return adopted
 
     def source(self, source_key: str) -> Source | None:
         """The journaled source for a key (``run.cache`` decides whether it is still usable)."""
@@ -185,10 +250,10 @@ class Ledger:
 
     def forget_source(self, source_key: str) -> None:
         self._subtitles_path(source_key).unlink(missing_ok=True)
-        row = self.db.execute("SELECT path FROM sources WHERE source_key=?", (source_key,)).fetchone()
+        row = self._sql("SELECT path FROM sources WHERE source_key=?", (source_key,)).fetchone()
         if row is not None:
             (self.folder / row["path"]).unlink(missing_ok=True)
-        self.db.execute("DELETE FROM sources WHERE source_key=?", (source_key,))
+        self._sql("DELETE FROM sources WHERE source_key=?", (source_key,))
 
     # ------------------------------------------------------------ outputs --
 
@@ -205,7 +270,7 @@ class Ledger:
         names = [f.name for f in fields(record)]
         columns = ", ".join([*names, stamp])
         marks = ", ".join("?" * (len(names) + 1))
-        self.db.execute(
+        self._sql(
             f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})",
             (*(getattr(record, name) for name in names), time.time()),
         )
@@ -213,21 +278,21 @@ class Ledger:
     def _read(self, cls: type[Source] | type[Output], table: str, key: str):
         """The record whose first field (the table's primary key) is ``key``, or None."""
         names = [f.name for f in fields(cls)]
-        row = self.db.execute(f"SELECT {', '.join(names)} FROM {table} WHERE {names[0]}=?", (key,)).fetchone()
+        row = self._sql(f"SELECT {', '.join(names)} FROM {table} WHERE {names[0]}=?", (key,)).fetchone()
         return None if row is None else cls(*row)
 
     # --------------------------------------------------------------- runs --
 
     def start_run(self, run_id: str) -> None:
-        self.db.execute("INSERT INTO runs (run_id, started_at) VALUES (?, ?)", (run_id, time.time()))
+        self._sql("INSERT INTO runs (run_id, started_at) VALUES (?, ?)", (run_id, time.time()))
 
     def finish_run(self, run_id: str, report_json: str) -> None:
-        self.db.execute(
+        self._sql(
             "UPDATE runs SET finished_at=?, report=? WHERE run_id=?", (time.time(), report_json, run_id)
         )
 
     def last_report(self) -> str | None:
-        row = self.db.execute(
+        row = self._sql(
             "SELECT report FROM runs WHERE report IS NOT NULL ORDER BY finished_at DESC LIMIT 1"
         ).fetchone()
         return row["report"] if row else None

@@ -123,3 +123,33 @@ def m001_initial(db: sqlite3.Connection) -> None:
 def m002_request_account(db: sqlite3.Connection) -> None:
     """Which account paid each request (its fingerprint; several accounts can share a run)."""
     db.execute("ALTER TABLE requests ADD COLUMN account TEXT")
+
+
+#: every table and the columns the code reads and writes (a ledger missing one is damaged)
+EXPECTED_COLUMNS = {
+    "requests": ("id", "run_id", "line_id", "source_key", "model", "state", "sent_at", "returned_at",
+                 "billed_characters", "cost_usd", "trace_id", "error_code", "error_kind", "error_message",
+                 "account"),
+    "sources": ("source_key", "path", "api_format", "sha256", "billed_characters", "audio_length_ms",
+                "trace_id", "created_at"),
+    "outputs": ("relpath", "output_key", "source_key", "sha256", "duration_s", "sample_rate", "channels",
+                "written_at"),
+    "runs": ("run_id", "started_at", "finished_at", "report"),
+}  # fmt: skip
+
+
+def damage(db: sqlite3.Connection, *, thorough: bool = False) -> list[str]:
+    """What is wrong with a migrated ledger, empty when nothing: SQLite's own page check
+    (``quick_check``, or the full ``integrity_check`` when ``thorough``) and every table the
+    code uses with its columns. A later step that changes a table updates this too."""
+    check = "integrity_check" if thorough else "quick_check"
+    problems = [row[0] for row in db.execute(f"PRAGMA {check}") if row[0] != "ok"]
+    for table, columns in EXPECTED_COLUMNS.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if not have:
+            problems.append(f"table {table} is missing")
+            continue
+        missing = [c for c in columns if c not in have]
+        if missing:
+            problems.append(f"table {table} lacks column(s) {', '.join(missing)}")
+    return problems

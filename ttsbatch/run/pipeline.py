@@ -8,13 +8,14 @@ the cache rule of ``run.cache``, which the estimate applies too):
    group whose file is intact likewise;
 2. the paid source audio for its source key is kept in the ledger → re-encode, no call;
 3. another job in this run is already paying for the same source key → wait for it, then 2;
-4. otherwise reserve budget, journal ``sent``, send, journal ``paid`` and keep the source
-   bytes *before* decoding, then decode, check, convert, encode once, write atomically.
+4. otherwise reserve budget, journal ``sent``, send, keep the source bytes *then* journal
+   ``paid`` (the next run adopts a kept file with no row), decode, check, encode, write.
 
 Each attempt holds a limiter slot only while its request is on the wire; audio work runs in
 threads so it never delays the next request's start. A run-level error (auth, balance,
-quota), the budget or Ctrl-C sets ``stop``: nothing new is sent, requests in flight may
-finish and their files are kept. Groups are joined after the lines (``run.groups``).
+quota), a storage failure (disk full, read-only: ``run.storage``), the budget or Ctrl-C
+sets ``stop``: nothing new is sent, requests in flight may finish and their files are kept.
+Groups are joined after the lines (``run.groups``).
 
 The ledger is touched from the event-loop thread only; worker threads get plain values.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 import uuid
@@ -42,6 +44,7 @@ from ttsbatch.run.limiter import Limiter
 from ttsbatch.run.plan import GroupJob, Job, Part
 from ttsbatch.run.render import Fetched, check_part, failing_parts, master_file, render_file
 from ttsbatch.run.results import CACHED, FAILED, OK, SKIPPED, ItemResult, RunResult
+from ttsbatch.run.storage import Headroom, StorageError, StorageGuard, as_storage_error
 
 #: how often a worker looks again at lines other workers hold (their leases may expire)
 CLAIM_POLL_S = 1.0
@@ -60,6 +63,7 @@ class Pipeline:
         on_item: Callable[[ItemResult], None] | None = None,
         seed: int | None = None,
         claims: ClaimBoard | None = None,
+        headroom: Headroom | None = None,
     ) -> None:
         self.backend = backend
         self.limiter = limiter
@@ -71,6 +75,7 @@ class Pipeline:
         self.on_item = on_item or (lambda item: None)
         self.run_id = uuid.uuid4().hex[:12]
         self.stop = asyncio.Event()
+        self.storage = StorageGuard(headroom, self.stop, lambda: self.api_calls > 0)
         self.stopped_by: errors.MiniMaxError | None = None
         self.budget_stopped: str | None = None
         self.api_calls = 0
@@ -135,7 +140,11 @@ class Pipeline:
                     continue
                 if self.claims is not None and not await self.claims.take_line(item, deferred):
                     continue
-                await self._process(item)
+                try:
+                    await self._process(item)
+                except (OSError, StorageError) as exc:
+                    failure = self.storage.fail(as_storage_error(exc, item.job.path))
+                    item.status, item.error = FAILED, failure.as_dict()
                 if self.claims is not None:
                     await self.claims.finish_line(item)
                 if item.status != SKIPPED:
@@ -160,6 +169,7 @@ class Pipeline:
             interrupted=self.interrupted or abandoned,
             budget_stopped=self.budget_stopped,
             slowdowns=self.limiter.slowdowns,
+            storage_stopped=self.storage.stopped.as_dict() if self.storage.stopped else None,
         )
 
     async def _process(self, item: ItemResult, *, again: bool = True) -> None:
@@ -291,6 +301,8 @@ class Pipeline:
             backend = self.backend if member is None else member.backend
             account = None if member is None else member.account.fingerprint
             item.account = account or item.account
+            if self.storage.refuses_to_send():
+                return None
             try:
                 hold = self.budget.reserve(estimate)
             except BudgetExceeded as exc:
@@ -330,7 +342,11 @@ class Pipeline:
             basis = "billed" if reply.billed_characters else "estimated"
         self.budget.settle(hold, cost or 0.0)
         item.charge(cost, basis)
+        keep = functools.partial(self.ledger.keep_reply, part.source_key, job.api_format, reply, billed)
+        # on disk first, the money is safe; a full disk stops the run, frees the reserve, retries
+        source = await self.storage.keep(keep, self.ledger.kept_path(part.source_key, job.api_format))
         self.ledger.journal_paid(request_id, billed, cost, reply.trace_id)
+        self.ledger.record_source(source)
         return reply
 
     async def _request(self, item: ItemResult, part: Part) -> Fetched | None:
@@ -350,28 +366,16 @@ class Pipeline:
                 self.limiter.on_success()
                 item.trace_id = reply.trace_id
                 billed = reply.billed_characters or part.estimated_characters
-                source = await asyncio.to_thread(
-                    self.ledger.save_source_file,
-                    part.source_key,
-                    reply.audio,
-                    job.api_format,
-                    billed_characters=billed,
-                    audio_length_ms=reply.audio_length_ms,
-                    trace_id=reply.trace_id,
-                )
-                self.ledger.record_source(source)
-                if reply.subtitles is not None:
-                    await asyncio.to_thread(self.ledger.save_subtitles, part.source_key, reply.subtitles)
-                elif part.wants_subtitles:  # paid and kept; a run without --subtitles can use it
+                # paid and kept; a run without --subtitles can use it
+                if reply.subtitles is None and part.wants_subtitles:
                     item.characters += billed
                     raise errors.LineError(
                         "MiniMax sent no subtitle_file for a request with subtitle_enable",
                         code=errors.BAD_RESPONSE,
                         trace_id=reply.trace_id,
                     )
-                got = Fetched(
-                    part, None, reply.audio_length_ms, reply.trace_id, reply.subtitles, path=source.path
-                )
+                kept = self.ledger.kept_path(part.source_key, job.api_format)  # kept by _send
+                got = Fetched(part, None, reply.audio_length_ms, reply.trace_id, reply.subtitles, path=kept)
                 try:
                     await asyncio.to_thread(check_part, job, got)
                 except errors.BadAudioError as exc:  # paid, unusable: out of any later run's way
@@ -409,7 +413,6 @@ class Pipeline:
 
     async def assemble_groups(self, groups: list[GroupJob], items: list[ItemResult], tags=None, workers=None):
         """Join each group whose lines are all here into one file (``run.groups``, ``workers``
-        processes at once); none after Ctrl-C."""
-        return await assemble_groups(
-            groups, items, self.cache, tags or {}, interrupted=self.interrupted, workers=workers
-        )
+        processes at once); none after Ctrl-C. A refused write stops the run."""
+        options = {"interrupted": self.interrupted, "workers": workers, "on_storage": self.storage.fail}
+        return await assemble_groups(groups, items, self.cache, tags or {}, **options)

@@ -99,6 +99,8 @@ class RunResult:
     interrupted: bool = False
     budget_stopped: str | None = None
     slowdowns: int = 0
+    #: the disk refused a write (full, read-only, damaged ledger): the stop as a report entry
+    storage_stopped: dict | None = None
     groups: list[dict] = field(default_factory=list)
     #: per account: fingerprint, rate given or found, requests, rate signals, retired (no keys)
     accounts: list[dict] = field(default_factory=list)

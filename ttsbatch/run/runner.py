@@ -26,6 +26,7 @@ from ttsbatch.minimax import catalog
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.minimax.retry import RetryPolicy
 from ttsbatch.run import claims, pacing
+from ttsbatch.run import lock as folder_lock
 from ttsbatch.run.accounts import account_for, resolve_accounts
 from ttsbatch.run.budget import Budget
 from ttsbatch.run.estimate import estimate
@@ -33,10 +34,12 @@ from ttsbatch.run.ledger import Ledger
 from ttsbatch.run.pipeline import Pipeline
 from ttsbatch.run.plan import ApiAudio, GroupJob, Job, OutputSpec, plan_jobs
 from ttsbatch.run.progress import Progress
-from ttsbatch.run.results import RunResult
+from ttsbatch.run.results import ItemResult, RunResult
 from ttsbatch.run.settings import RunSettings
+from ttsbatch.run.storage import Headroom, StorageError, reply_bytes, reserve_size
 
 __all__ = [
+    "START_ERRORS",
     "ManifestError",
     "Plan",
     "Session",
@@ -46,6 +49,11 @@ __all__ = [
     "plan",
     "run_with_signals",
 ]
+
+#: why a run could not start or a command could not read a folder, each with its
+#: ``exit_code`` and a ``str`` that says what and where: the folder's disk or ledger (a run
+#: reports it instead), another run holding it, Ctrl-C while waiting for it
+START_ERRORS = (StorageError, folder_lock.FolderBusy, folder_lock.WaitInterrupted)
 
 #: after Ctrl-C, requests in flight get this long to finish before they are abandoned
 INTERRUPT_GRACE_S = 5.0
@@ -175,74 +183,133 @@ class Session:
             self.pipeline.abandon()
 
     async def execute(self, report: Callable[[RunResult], dict], on_item=None) -> dict:
-        """Run every job and group, then ``report(result)``: the caller turns the result into
-        the report it writes, and the ledger records that report as the run's last."""
+        """Take the folder (``run.lock``), clean what a dead run left, reserve headroom
+        (``run.storage``), run every job and group, then ``report(result)``: the caller turns
+        the result into the report it writes, and the ledger records it as the run's last.
+
+        When the folder's disk or ledger stops the run before anything is sent, the report
+        says so (every line "not sent"). Raises ``FolderBusy`` or ``WaitInterrupted`` (each
+        with its ``exit_code``) when another run holds the folder: nothing is sent and
+        nothing written then, not even a report (the folder is the other run's)."""
         s = self.settings
-        s.out_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temp_files(s.out_dir)
-        ledger = Ledger(s.out_dir)
         try:
-            log = (lambda message: print(message, file=sys.stderr)) if s.verbose else None
-            # several accounts are MiniMax's; a gateway has its own keys and limits
-            accounts = (
-                resolve_accounts(self.api, s.keys_file) if s.backend == "minimax" else [account_for(self.api)]
+            s.out_dir.mkdir(parents=True, exist_ok=True)
+            held = await asyncio.to_thread(
+                folder_lock.acquire,
+                s.out_dir,
+                wait=s.wait,
+                on_wait=lambda message: print(f"ttsbatch: {message}", file=sys.stderr, flush=True),
+                should_stop=lambda: self._interrupted,
             )
-            async with contextlib.AsyncExitStack() as stack:
-                backends = [
-                    await stack.enter_async_context(
-                        select(s.backend)(
-                            account.api, timeout=s.timeout, max_connections=s.concurrency, log=log
-                        )
-                    )
-                    for account in accounts
-                ]
-                pool = await stack.enter_async_context(
-                    pacing.account_pool(
-                        accounts,
-                        backends,
-                        rpm=s.rpm,
-                        concurrency=s.concurrency,
-                        rate_store=s.rate_store,
-                        local=self.offline,
-                        shard=s.shard,
-                        claim=bool(s.claim),
-                        say=lambda message: print(f"ttsbatch: {message}", file=sys.stderr),
-                    )
-                )
-                board = None
-                if s.claim:
-                    board = claims.ClaimBoard(pool.store.client, s.claim, lease_s=s.claim_lease_s)
-                    await stack.enter_async_context(board.heartbeat())
-                with Progress(total=len(self.jobs)) as progress:
-                    self.pipeline = Pipeline(
-                        backends[0],
-                        pool,
-                        RetryPolicy(max_retries=s.max_retries),
-                        ledger,
-                        budget=Budget(s.max_cost),
-                        force=s.force,
-                        on_item=on_item or progress.update,
-                        seed=s.seed,
-                        claims=board,
-                    )
-                    if self._interrupted:
-                        self.pipeline.interrupt()
-                    # workers beyond the in-flight cap keep audio work from idling the request slots
-                    workers = s.concurrency * 2 * len(accounts)
-                    result = await self.pipeline.run(self.jobs, workers=workers, groups=self.groups)
-                    result.groups = await self.pipeline.assemble_groups(
-                        self.groups, result.items, s.tags, s.workers
-                    )
-                    result.accounts = pool.summary()
+        except OSError as exc:
+            return self._not_started(StorageError.from_os(exc, s.out_dir), report)
+        except StorageError as exc:
+            return self._not_started(exc, report)
+        with held:
+            try:
+                return await self._clean_and_run(report, on_item)
+            except StorageError as exc:  # once the pipeline runs, it catches every one itself
+                return self._not_started(exc, report)
+
+    def _not_started(self, exc: StorageError, report: Callable[[RunResult], dict]) -> dict:
+        exc.sent = False
+        items = [ItemResult(job) for job in self.jobs]
+        for item in items:
+            item.error = {"code": None, "kind": "skipped", "message": "not sent: the run stopped first"}
+        return report(RunResult(items, api_calls=0, wall_s=0.0, storage_stopped=exc.as_dict()))
+
+    async def _clean_and_run(self, report: Callable[[RunResult], dict], on_item) -> dict:
+        s = self.settings
+        try:
+            remove_stale_temp_files(s.out_dir)  # with the lock held, no live writer owns them
+        except OSError as exc:
+            raise StorageError.from_os(exc, s.out_dir) from None
+        ledger = Ledger(s.out_dir)
+        headroom = Headroom(ledger.folder, self._headroom_bytes())
+        try:
+            ledger.adopt_kept_audio()
+            headroom.reserve()
+            result = await self._run(ledger, headroom, on_item)
+            headroom.release()  # the report gets the room the reserve held
             written = report(result)
-            ledger.finish_run(self.pipeline.run_id, json.dumps(written, ensure_ascii=False))
+            try:
+                ledger.finish_run(self.pipeline.run_id, json.dumps(written, ensure_ascii=False))
+            except StorageError as exc:
+                print(f"warning: the run's report is not in the ledger ({exc})", file=sys.stderr)
+            return written
         finally:
+            headroom.release()
             ledger.close()
-        return written
+
+    def _headroom_bytes(self) -> int:
+        parts = [
+            reply_bytes(p.request.text, job.api_format, job.api_sample_rate, job.api_channels)
+            for job in self.jobs
+            for p in job.parts
+        ]
+        return reserve_size(parts, self.settings.concurrency)
+
+    async def _run(self, ledger: Ledger, headroom: Headroom, on_item) -> RunResult:
+        s = self.settings
+        log = (lambda message: print(message, file=sys.stderr)) if s.verbose else None
+        # several accounts are MiniMax's; a gateway has its own keys and limits
+        accounts = (
+            resolve_accounts(self.api, s.keys_file) if s.backend == "minimax" else [account_for(self.api)]
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            backends = [
+                await stack.enter_async_context(
+                    select(s.backend)(account.api, timeout=s.timeout, max_connections=s.concurrency, log=log)
+                )
+                for account in accounts
+            ]
+            pool = await stack.enter_async_context(
+                pacing.account_pool(
+                    accounts,
+                    backends,
+                    rpm=s.rpm,
+                    concurrency=s.concurrency,
+                    rate_store=s.rate_store,
+                    local=self.offline,
+                    shard=s.shard,
+                    claim=bool(s.claim),
+                    say=lambda message: print(f"ttsbatch: {message}", file=sys.stderr),
+                )
+            )
+            board = None
+            if s.claim:
+                board = claims.ClaimBoard(pool.store.client, s.claim, lease_s=s.claim_lease_s)
+                await stack.enter_async_context(board.heartbeat())
+            with Progress(total=len(self.jobs)) as progress:
+                self.pipeline = Pipeline(
+                    backends[0],
+                    pool,
+                    RetryPolicy(max_retries=s.max_retries),
+                    ledger,
+                    budget=Budget(s.max_cost),
+                    force=s.force,
+                    on_item=on_item or progress.update,
+                    seed=s.seed,
+                    claims=board,
+                    headroom=headroom,
+                )
+                if self._interrupted:
+                    self.pipeline.interrupt()
+                # workers beyond the in-flight cap keep audio work from idling the request slots
+                workers = s.concurrency * 2 * len(accounts)
+                result = await self.pipeline.run(self.jobs, workers=workers, groups=self.groups)
+                result.groups = await self.pipeline.assemble_groups(
+                    self.groups, result.items, s.tags, s.workers
+                )
+                result.accounts = pool.summary()
+                if self.pipeline.storage.stopped is not None:
+                    result.storage_stopped = self.pipeline.storage.stopped.as_dict()
+        return result
 
 
 def run_with_signals(session: Session, report: Callable[[RunResult], dict]) -> dict:
-    """Run the session to its report; the first Ctrl-C (or SIGTERM) stops sending and lets
+    """Run the session to its report; the first Ctrl-C (or SIGTERM, or SIGHUP: the terminal
+    closed) stops sending and lets
     requests in flight finish for a few seconds, a second one abandons them. Either way the
     report is written. Signals are caught only where Python allows it (the main thread)."""
 
@@ -264,7 +331,7 @@ def run_with_signals(session: Session, report: Callable[[RunResult], dict]) -> d
             else:
                 session.abandon()
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, ValueError, RuntimeError):
                 loop.add_signal_handler(sig, on_signal)
         return await task
@@ -305,7 +372,7 @@ def last_report(out_dir: Path) -> dict | None:
 
 
 def exit_code(report: dict, fail_on: str = "failed") -> ExitCode:
-    """Stops (account error, budget, Ctrl-C) always exit non-zero: the run is incomplete.
+    """Stops (account error, storage, budget, Ctrl-C) always exit non-zero: the run is incomplete.
     ``fail_on`` decides whether failed lines (``failed``), failed lines or QA verdicts and
     signal checks (``qa``), or nothing (``never``) also make it non-zero."""
     stopped = report["run"]["stopped"]

@@ -103,6 +103,7 @@ DEFAULTS: dict[str, Any] = {
     "package": None,
     "credits_open": None,
     "credits_close": None,
+    "wait": True,
 }
 #: options whose value must be one of these, named where they are defined
 CHOICES: dict[str, Iterable] = {
@@ -197,6 +198,8 @@ class RunSettings:
     credits_open: str | None = None
     credits_close: str | None = None
     workers: int | None = None  # processes assembling group files; None: one per core
+    #: when another run holds the output folder: wait for it (else stop: ExitCode.BUSY)
+    wait: bool = True
 
 
 def default_out_dir(manifest: Path) -> Path:
@@ -282,6 +285,7 @@ def run_settings(manifest: Path | None, out_dir: Path, options: Mapping[str, Any
         credits_open=o["credits_open"],
         credits_close=o["credits_close"],
         workers=o["workers"],
+        wait=bool(o["wait"]),
     )
 
 

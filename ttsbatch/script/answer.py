@@ -104,7 +104,6 @@ def extract_json(text: str) -> tuple[Any, bool]:
     raise ValueError(f"the answer is not valid JSON: {msg}{where}")
 
 
-
 def _items(obj: Any) -> tuple[list[dict], str | None]:
     if isinstance(obj, list):
         items, title = obj, None

@@ -71,6 +71,7 @@ def parse_speakers(value: str | None, kind: str) -> dict[str, str]:
         raise UsageError(f"--speakers takes 1 to {MAX_SPEAKERS} speakers, got {len(speakers)}")
     return speakers
 
+
 def build_prompt(
     kind: str, brief: str, speakers: dict[str, str], *, language: str | None = None, lines: int | None = None
 ) -> tuple[str, str]:
