@@ -1,8 +1,8 @@
 """A real LiteLLM proxy on loopback in front of ttsbatch's fake servers, for tests.
 
 The proxy is the one a user installs (``pip install 'litellm[proxy]'``, in its own virtual
-environment: it is large). Tests find it through ``TTSBATCH_LITELLM`` (the ``litellm``
-executable), else on PATH. Absent, a test skips locally and fails under CI (``.ci/run``
+environment: it is large). Tests find it in ``TTSBATCH_LITELLM_VENV`` (default
+``/opt/litellm-venv``), else on PATH. Absent, a test skips locally and fails under CI (``.ci/run``
 installs it). It takes 20-30 s to start, so test modules start it once (module scope).
 
 The config is the seed's, from ``shared/gateways.md``: a speech model, a chat model and a
@@ -25,15 +25,17 @@ from pathlib import Path
 
 import pytest
 
-LITELLM_ENV = "TTSBATCH_LITELLM"
+#: the LiteLLM virtual environment (.ci/run installs it there); the proxy and serve tests share it
+LITELLM_VENV = Path(os.environ.get("TTSBATCH_LITELLM_VENV", "/opt/litellm-venv"))
 START_TIMEOUT_S = 180.0
 
 
 def litellm_path() -> str:
     """The ``litellm`` executable, or skip (fail under CI) when it is not installed."""
-    found = os.environ.get(LITELLM_ENV) or shutil.which("litellm")
-    if not found or not Path(found).exists():
-        message = f"LiteLLM's proxy is not installed (pip install 'litellm[proxy]'; set {LITELLM_ENV})"
+    in_venv = LITELLM_VENV / "bin" / "litellm"
+    found = str(in_venv) if in_venv.exists() else shutil.which("litellm")
+    if not found:
+        message = f"LiteLLM's proxy is not installed (pip install 'litellm[proxy]' in {LITELLM_VENV})"
         if os.environ.get("CI"):
             pytest.fail(message + "; CI must run this test (.ci/run installs it)")
         pytest.skip(message)

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 from conftest import API_KEY, assert_no_secret, t2a_requests
+from litellm_proxy import LITELLM_VENV
 from serve_harness import CLIENT_KEY, decoded_seconds, serve_thread
 
 from ttsbatch.serve.formats import FORMATS
 
-LITELLM_PYTHON = Path(os.environ.get("TTSBATCH_LITELLM_VENV", "/opt/litellm-venv")) / "bin" / "python"
+LITELLM_PYTHON = LITELLM_VENV / "bin" / "python"
 
 SCRIPT = """
 import json, pathlib, sys, litellm

@@ -33,6 +33,17 @@ def read_blocks(f, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
         yield block
 
 
+def writer_block(block: np.ndarray, channels: int, error: type[Exception]) -> np.ndarray:
+    """What a streaming writer's ``write`` takes: float32 ``(frames, channels)``; a 1-D block is
+    one channel, any other channel count raises ``error``."""
+    block = np.asarray(block, dtype=np.float32)
+    if block.ndim == 1:
+        block = block[:, None]
+    if block.shape[1] != channels:
+        raise error(f"expected {channels}-channel blocks, got shape {block.shape}")
+    return block
+
+
 def from_s16le(data: bytes, channels: int) -> np.ndarray:
     """Headerless signed 16-bit little-endian samples as float32 ``(frames, channels)``."""
     return (np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0).reshape(-1, channels)

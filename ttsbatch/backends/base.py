@@ -63,6 +63,19 @@ class SpeechReply:
     cost_usd: float | None = None
 
 
+class ClosingBackend:
+    """``async with backend:`` closes it on the way out (every backend here: one rule)."""
+
+    async def close(self) -> None:  # pragma: no cover - each backend has its own
+        raise NotImplementedError
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+
 class SpeechBackend(Protocol):
     """A speech service. Used as ``async with backend: ...`` for one run; ``synthesize`` is
     called from many tasks at once."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ttsbatch.backends.base import SpeechReply, SpeechRequest
+from ttsbatch.backends.base import ClosingBackend, SpeechReply, SpeechRequest
 from ttsbatch.minimax import catalog
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.minimax.long_text import synthesize_long
@@ -66,7 +66,7 @@ def source_identity(request: SpeechRequest) -> dict:
     return identity
 
 
-class MiniMaxNative:
+class MiniMaxNative(ClosingBackend):
     """The backend over one ``MiniMaxClient`` (one connection pool per run)."""
 
     source_identity = staticmethod(source_identity)
@@ -97,8 +97,3 @@ class MiniMaxNative:
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def __aenter__(self) -> MiniMaxNative:
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.close()

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import httpx
 
-from ttsbatch.backends.base import SpeechReply, SpeechRequest
+from ttsbatch.backends.base import ClosingBackend, SpeechReply, SpeechRequest
 from ttsbatch.minimax import catalog, errors
 from ttsbatch.minimax.config import ApiConfig
 from ttsbatch.minimax.speech import MAX_JSON_BYTES
@@ -96,7 +96,7 @@ def _trace(response: httpx.Response) -> str | None:
     return next((response.headers[h] for h in CALL_ID_HEADERS if response.headers.get(h)), None)
 
 
-class OpenAISpeech:
+class OpenAISpeech(ClosingBackend):
     """The backend over one ``httpx.AsyncClient`` (one connection pool per run)."""
 
     source_identity = staticmethod(source_identity)
@@ -163,8 +163,3 @@ class OpenAISpeech:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> OpenAISpeech:
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.close()

@@ -31,7 +31,7 @@ import numpy as np
 
 from ttsbatch.audio import id3
 from ttsbatch.audio.encoders import Encoder, EncoderError, KeyNote, Target
-from ttsbatch.audio.pcm import to_s16le
+from ttsbatch.audio.pcm import to_s16le, writer_block
 
 #: LAME's algorithm quality (0 best .. 9 fastest). At 192 kb/s mono the choice makes no
 #: measurable difference: on espeak speech, segmental SNR below 14 kHz (after fitting the
@@ -219,11 +219,7 @@ class Mp3Writer:
         self._closed = False
 
     def write(self, block: np.ndarray) -> None:
-        block = np.asarray(block, dtype=np.float32)
-        if block.ndim == 1:
-            block = block[:, None]
-        if block.shape[1] != self.channels:
-            raise Mp3Error(f"expected {self.channels}-channel blocks, got shape {block.shape}")
+        block = writer_block(block, self.channels, Mp3Error)
         if not len(block):
             return
         self.samples += len(block)

@@ -30,6 +30,7 @@ import numpy as np
 
 from ttsbatch.audio import mp4atoms
 from ttsbatch.audio.encoders import Encoder, EncoderError, KeyNote, Target
+from ttsbatch.audio.pcm import writer_block
 from ttsbatch.files import atomic_path
 
 #: the rates AAC's sampling-frequency index can signal (FFmpeg's encoder takes these)
@@ -78,11 +79,7 @@ class Mp4Writer:
     def write(self, block: np.ndarray) -> None:
         import av
 
-        block = np.asarray(block, dtype=np.float32)
-        if block.ndim == 1:
-            block = block[:, None]
-        if block.shape[1] != self.channels:
-            raise Mp4Error(f"expected {self.channels}-channel blocks, got shape {block.shape}")
+        block = writer_block(block, self.channels, Mp4Error)
         if not len(block):
             return
         planar = np.ascontiguousarray(np.clip(block, -1.0, 1.0).T)
