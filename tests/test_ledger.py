@@ -70,7 +70,7 @@ def test_a_ledger_from_the_last_release_is_migrated_and_nothing_is_paid_again(ru
     assert snapshot(out) == before
     assert outputs(out) == written  # not even re-encoded: the output keys are the same too
     db = sqlite3.connect(out / ".ttsbatch" / "ledger.sqlite")
-    assert tables(db) == ["_migrations", *TABLES]
+    assert tables(db) == ["_migrations", *TABLES, "takes"]  # m003 added the takes table
     assert migrations.applied(db) == [step.__name__ for step in migrations.MIGRATIONS]
     assert migrations.applied(db)[0] == "m001_initial"
     # what the old release journaled is all still there, and the new run was recorded

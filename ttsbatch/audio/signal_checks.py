@@ -209,9 +209,15 @@ def pace_outliers(lines: Iterable[tuple[Hashable, Hashable, float, int]]) -> dic
             continue
         median = statistics.median(r for _, r in rows)
         for line_id, rate in rows:
-            out[line_id] = {
-                "seconds_per_char": round(rate, 4),
-                "voice_median_spc": round(median, 4),
-                "pace_outlier": not median / PACE_FACTOR <= rate <= median * PACE_FACTOR,
-            }
+            out[line_id] = pace_against(rate, median)
     return out
+
+
+def pace_against(seconds_per_char: float, median: float) -> dict:
+    """One clip's pace judged against its voice's median (a retake is judged against the
+    median its first take was: the run's other lines do not change because of it)."""
+    return {
+        "seconds_per_char": round(seconds_per_char, 4),
+        "voice_median_spc": round(median, 4),
+        "pace_outlier": not median / PACE_FACTOR <= seconds_per_char <= median * PACE_FACTOR,
+    }

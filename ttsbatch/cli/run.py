@@ -135,6 +135,14 @@ D = settings.DEFAULTS
     help="Budget in USD: never send a request that could exceed it (exit 4).",
 )
 @click.option(
+    "--rerender-qa",
+    metavar="N",
+    default=D["rerender_qa"],
+    show_default=True,
+    type=click.IntRange(*settings.RERENDER_QA),
+    help="Ask again, up to N times, for lines whose clip fails its signal checks; keep every take, use the best (paid).",
+)
+@click.option(
     "--pronunciations",
     type=click.Path(dir_okay=False, path_type=Path),
     help="CSV/TSV of word,replacement: sent as pronunciation_dict to the lines that contain the word.",

@@ -13,6 +13,7 @@ import json
 import statistics
 
 from ttsbatch.files import write_atomic
+from ttsbatch.reports.text import take_note
 
 #: a clip this far off the run's median seconds-per-character is flagged on the plot
 OUTLIER_FACTOR = 1.6
@@ -116,6 +117,7 @@ def render_html(report: dict) -> str:
         if heard:
             verdict = f"{verdict} · " if qa.get("verdict") else ""
             verdict += "checks: " + "; ".join(heard)
+        verdict += take_note(item.get("checks"))
         error = (item.get("error") or {}).get("message")
         rows.append(
             f'<tr class="{" ".join(classes)}" data-id="{_esc(item["id"])}">'

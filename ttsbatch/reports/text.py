@@ -45,7 +45,9 @@ def summary_text(report: dict) -> str:
         lines.append(f"  QA FAIL {item['id']}: {'; '.join(item['qa'].get('reasons') or [])}")
     heard = [i for i in report["items"] if (i.get("checks") or {}).get("verdict") == "FAIL"]
     for item in heard[:MAX_FAILURES_SHOWN]:
-        lines.append(f"  CHECK FAIL {item['id']}: {'; '.join(item['checks'].get('reasons') or [])}")
+        lines.append(
+            f"  CHECK FAIL {item['id']}: {'; '.join(item['checks'].get('reasons') or [])}{take_note(item['checks'])}"
+        )
     if "script_cost_usd" in t:
         script = report.get("script") or {}
         tokens = sum(
@@ -84,3 +86,10 @@ def account_lines(accounts: list[dict]) -> list[str]:
         elif a.get("rpm_found"):
             lines.append(f"{name}: rate limit found {a['rpm_found']:g} RPM")
     return lines
+
+
+def take_note(checks: dict | None) -> str:
+    """`` (take 2 of 3)`` when ``--rerender-qa`` asked for a line again, else nothing."""
+    if not checks or (checks.get("takes") or 1) < 2:
+        return ""
+    return f" (take {checks['take']} of {checks['takes']})"

@@ -18,7 +18,7 @@ claim's ``holds()`` checks the disk (it hashes the file: a run calls it in a wor
   and its bytes are what was recorded.
 
 Under ``--force`` no output counts as intact, and only audio paid for in this run (``fresh``)
-counts as kept.
+counts as kept. A file the run marked ``stale`` (its line changed take) is not intact either.
 """
 
 from __future__ import annotations
@@ -87,9 +87,12 @@ class Cache:
         self.ledger = ledger
         self.force = force
         self.fresh = fresh
+        #: files this run knows are out of date although intact: a line's audio changed take
+        #: (``run.retakes``), so the line's file and its group's are made again
+        self.stale: set[str] = set()
 
     def output(self, target: Target) -> OutputClaim | None:
-        if self.force:
+        if self.force or target.relpath in self.stale:
             return None
         recorded = self.ledger.output(target.relpath) if self.ledger is not None else None
         if recorded is not None and recorded.output_key == target.output_key:

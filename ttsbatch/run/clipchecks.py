@@ -49,14 +49,23 @@ def check_pace(items: list[ItemResult]) -> None:
         (n, _voice_key(i.job), i.checks["speech_s"], i.checks["characters"]) for n, i in enumerate(checked)
     ]
     for n, pace in signal_checks.pace_outliers(lines).items():
-        checks = checked[n].checks
-        checks.update(pace)
-        if pace["pace_outlier"]:
-            ratio = pace["seconds_per_char"] / pace["voice_median_spc"]
-            checks["reasons"].append(
-                f"{pace['seconds_per_char']} s per character, {ratio:.2f}x this voice's median in this run"
-            )
-            checks["verdict"] = "FAIL"
+        _judge_pace(checked[n].checks, pace)
+
+
+def check_pace_against(checks: dict, median: float | None) -> None:
+    """A retake's pace against the median its line was judged by (None: it was not judged)."""
+    if median is not None and checks["characters"] > 0 and checks["speech_s"] > 0:
+        _judge_pace(checks, signal_checks.pace_against(checks["speech_s"] / checks["characters"], median))
+
+
+def _judge_pace(checks: dict, pace: dict) -> None:
+    checks.update(pace)
+    if pace["pace_outlier"]:
+        ratio = pace["seconds_per_char"] / pace["voice_median_spc"]
+        checks["reasons"].append(
+            f"{pace['seconds_per_char']} s per character, {ratio:.2f}x this voice's median in this run"
+        )
+        checks["verdict"] = "FAIL"
 
 
 def _voice_key(job: Job) -> tuple:

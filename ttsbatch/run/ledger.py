@@ -10,6 +10,9 @@ Four tables, one question each (their schema is versioned in ``migrations``):
 - ``outputs``: the files written, by path, with the output key (source key + post-processing)
   and a SHA-256, so an intact file is recognised as done without decoding it.
 - ``runs``: when each run started and finished, with its report, for ``ttsbatch report``.
+- ``takes``: every take of a source and the signal checks heard on it (``--rerender-qa`` asks
+  again for audio that failed them; retakes are kept in ``audio/takes/``, and ``sources``
+  points at the chosen take, so the cache rule needs to know nothing of takes).
 
 Paid audio that fails its checks is not deleted but moved to ``.ttsbatch/quarantine/`` with a
 ``.json`` note (why, when, trace id): kept for the record (it was paid for) and out of the
@@ -40,6 +43,7 @@ from ttsbatch.run.storage import DAMAGED, StorageError, is_storage_failure
 
 LEDGER_DIRNAME = ".ttsbatch"
 QUARANTINE_DIRNAME = "quarantine"
+TAKES_DIRNAME = "takes"  # under audio/: adopt_kept_audio looks at audio/ itself only
 
 
 def file_matches(path: Path, sha256: str) -> bool:
@@ -169,28 +173,44 @@ class Ledger:
 
     # ------------------------------------------------------------ sources --
 
-    def save_source_file(self, source_key: str, data: bytes, api_format: str, **meta) -> Source:
+    def save_source_file(
+        self, source_key: str, data: bytes, api_format: str, take: int | None = None, **meta
+    ) -> Source:
         """Write paid audio to the ledger folder (atomically). File work only, so it may run
-        in a thread; ``record_source`` then journals it from the loop."""
-        path = self.kept_path(source_key, api_format)
+        in a thread; ``record_source`` (or ``record_take``) then journals it from the loop."""
+        path = self.kept_path(source_key, api_format, take)
+        path.parent.mkdir(exist_ok=True)
         write_atomic(path, data)
         return Source(source_key, path, api_format, hashlib.sha256(data).hexdigest(), **meta)
 
-    def keep_reply(self, source_key: str, api_format: str, reply, billed: int) -> Source:
+    def keep_reply(
+        self, source_key: str, api_format: str, reply, billed: int, take: int | None = None
+    ) -> Source:
         """A paid reply (a ``SpeechReply``): its audio and, when it came with them, its
         sentence timings, on disk (file work only, like ``save_source_file``)."""
         meta = {"audio_length_ms": reply.audio_length_ms, "trace_id": reply.trace_id}
-        source = self.save_source_file(source_key, reply.audio, api_format, billed_characters=billed, **meta)
+        source = self.save_source_file(
+            source_key, reply.audio, api_format, take, billed_characters=billed, **meta
+        )
         if reply.subtitles is not None:
-            self.save_subtitles(source_key, reply.subtitles)
+            self.save_subtitles(source_key, reply.subtitles, take)
         return source
 
-    def kept_path(self, source_key: str, api_format: str) -> Path:
-        """Where paid audio for a source key is kept: its name is its key (``adopt_kept_audio``)."""
-        return self.audio_folder / f"{source_key}.{api_format}"
+    def kept_path(self, source_key: str, api_format: str, take: int | None = None) -> Path:
+        """Where paid audio for a source key is kept: its name is its key (``adopt_kept_audio``);
+        a retake's beside it, in ``takes/``, named by key and take."""
+        if take is None:
+            return self.audio_folder / f"{source_key}.{api_format}"
+        return self.audio_folder / TAKES_DIRNAME / f"{source_key}.{take}.{api_format}"
 
     def record_source(self, src: Source) -> None:
         self._write("sources", replace(src, path=str(src.path.relative_to(self.folder))), "created_at")
+
+    def record_reply(self, src: Source) -> None:
+        """A first reply for a source key (never a retake): any takes recorded for the key
+        belonged to audio it replaces (``--force``, a quarantined source paid again)."""
+        self.record_source(src)
+        self._sql("DELETE FROM takes WHERE source_key=?", (src.source_key,))
 
     def adopt_kept_audio(self) -> int:
         """Record paid audio kept on disk whose row was never written (the disk filled, or
@@ -214,11 +234,11 @@ class Ledger:
         src = self._read(Source, "sources", source_key)
         return None if src is None else replace(src, path=self.folder / src.path)
 
-    def save_subtitles(self, source_key: str, entries: list) -> None:
+    def save_subtitles(self, source_key: str, entries: list, take: int | None = None) -> None:
         """MiniMax's sentence timings for a source, kept beside its audio (file work only)."""
         from ttsbatch.audio.subtitles import dumps
 
-        write_atomic(self._subtitles_path(source_key), dumps(entries))
+        write_atomic(self._subtitles_path(source_key, take), dumps(entries))
 
     def subtitles(self, source_key: str) -> list | None:
         """The kept timings for a source, or None when they were never asked for (or are unreadable)."""
@@ -228,8 +248,10 @@ class Ledger:
             return None
         return entries if isinstance(entries, list) else None
 
-    def _subtitles_path(self, source_key: str) -> Path:
-        return self.audio_folder / f"{source_key}.titles.json"
+    def _subtitles_path(self, source_key: str, take: int | None = None) -> Path:
+        if take is None:
+            return self.audio_folder / f"{source_key}.titles.json"
+        return self.audio_folder / TAKES_DIRNAME / f"{source_key}.{take}.titles.json"
 
     def quarantine_source(self, source_key: str, reason: str, trace_id: str | None = None) -> Path | None:
         """Move a source's paid audio out of the cache into ``quarantine/`` with a note of
@@ -254,6 +276,79 @@ class Ledger:
         if row is not None:
             (self.folder / row["path"]).unlink(missing_ok=True)
         self._sql("DELETE FROM sources WHERE source_key=?", (source_key,))
+        self._sql("DELETE FROM takes WHERE source_key=?", (source_key,))  # their files stay: paid for
+
+    # -------------------------------------------------------------- takes --
+
+    def record_take(self, src: Source, take: int, request_id: int | None) -> None:
+        """A retake kept on disk (``kept_path(..., take)``), not yet chosen; take 1 (the
+        source it is measured against) gets its row first."""
+        self._first_take(src.source_key)
+        self._insert_take(src, take, request_id)
+
+    def next_take(self, source_key: str) -> int:
+        """The number the next retake of a source gets (take 1 is the first reply)."""
+        row = self._sql("SELECT MAX(take) FROM takes WHERE source_key=?", (source_key,)).fetchone()
+        return max(2, (row[0] or 1) + 1)
+
+    def judge_take(self, source_key: str, take: int, checks: dict) -> None:
+        """Record the line's signal checks as heard on this take (``run.retakes`` compares them)."""
+        if take == 1 and not self._first_take(source_key):
+            return
+        self._sql(
+            "UPDATE takes SET checks=? WHERE source_key=? AND take=?", (json.dumps(checks), source_key, take)
+        )
+
+    def takes(self, source_key: str) -> dict[int, dict | None]:
+        """Every recorded take of a source: its number -> the checks heard on it (None: not judged)."""
+        rows = self._sql("SELECT take, checks FROM takes WHERE source_key=? ORDER BY take", (source_key,))
+        return {row[0]: json.loads(row[1]) if row[1] else None for row in rows}
+
+    def chosen_take(self, source_key: str) -> int:
+        """The take ``sources`` points at (1 when the source has no retakes)."""
+        row = self._sql(
+            "SELECT t.take FROM takes t JOIN sources s ON s.source_key=t.source_key AND s.path=t.path"
+            " WHERE t.source_key=?",
+            (source_key,),
+        ).fetchone()
+        return row[0] if row else 1
+
+    def choose_take(self, source_key: str, take: int) -> None:
+        """Point the source at this take (its audio and its sentence timings): every later
+        use of the source key, in this run and the next, gets it."""
+        row = self._sql("SELECT * FROM takes WHERE source_key=? AND take=?", (source_key, take)).fetchone()
+        timings, chosen_timings = self._subtitles_path(source_key, take), self._subtitles_path(source_key)
+        current = self._subtitles_path(source_key, self.chosen_take(source_key))
+        if chosen_timings.is_file() and not current.is_file():  # take 1's: only ever kept there
+            current.parent.mkdir(exist_ok=True)
+            write_atomic(current, chosen_timings.read_bytes())
+        meta = {k: row[k] for k in ("billed_characters", "audio_length_ms", "trace_id")}
+        self.record_source(
+            Source(source_key, self.folder / row["path"], row["api_format"], row["sha256"], **meta)
+        )
+        if timings.is_file():
+            write_atomic(chosen_timings, timings.read_bytes())
+
+    def _first_take(self, source_key: str) -> bool:
+        """Give the source's first reply its row as take 1; False when the source is not kept."""
+        if self._sql("SELECT 1 FROM takes WHERE source_key=? AND take=1", (source_key,)).fetchone():
+            return True
+        src = self.source(source_key)
+        if src is None:
+            return False
+        paid = self._sql(
+            "SELECT id FROM requests WHERE source_key=? AND state='paid' ORDER BY id LIMIT 1", (source_key,)
+        ).fetchone()
+        self._insert_take(src, 1, paid[0] if paid else None)
+        return True
+
+    def _insert_take(self, src: Source, take: int, request_id: int | None) -> None:
+        self._sql(
+            "INSERT OR REPLACE INTO takes (source_key, take, path, api_format, sha256, billed_characters,"
+            " audio_length_ms, trace_id, request_id, checks, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+            (src.source_key, take, str(src.path.relative_to(self.folder)), src.api_format, src.sha256,
+             src.billed_characters, src.audio_length_ms, src.trace_id, request_id, time.time()),
+        )  # fmt: skip
 
     # ------------------------------------------------------------ outputs --
 

@@ -125,6 +125,28 @@ def m002_request_account(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE requests ADD COLUMN account TEXT")
 
 
+@migration
+def m003_takes(db: sqlite3.Connection) -> None:
+    """Every take of a source (``--rerender-qa``): take 1 is the first reply, kept as the
+    source; later ones are retakes, kept beside it. ``sources`` points at the chosen one."""
+    db.execute(
+        """CREATE TABLE takes (
+    source_key TEXT NOT NULL,
+    take INTEGER NOT NULL,           -- 1: the first reply; 2, 3...: retakes
+    path TEXT NOT NULL,              -- relative to the ledger folder
+    api_format TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    billed_characters INTEGER,
+    audio_length_ms REAL,
+    trace_id TEXT,
+    request_id INTEGER,              -- the journal row that paid for it (NULL: not known)
+    checks TEXT,                     -- JSON: the line's signal checks heard on this take
+    created_at REAL NOT NULL,
+    PRIMARY KEY (source_key, take)
+)"""
+    )
+
+
 #: every table and the columns the code reads and writes (a ledger missing one is damaged)
 EXPECTED_COLUMNS = {
     "requests": ("id", "run_id", "line_id", "source_key", "model", "state", "sent_at", "returned_at",
@@ -135,6 +157,8 @@ EXPECTED_COLUMNS = {
     "outputs": ("relpath", "output_key", "source_key", "sha256", "duration_s", "sample_rate", "channels",
                 "written_at"),
     "runs": ("run_id", "started_at", "finished_at", "report"),
+    "takes": ("source_key", "take", "path", "api_format", "sha256", "billed_characters", "audio_length_ms",
+              "trace_id", "request_id", "checks", "created_at"),
 }  # fmt: skip
 
 

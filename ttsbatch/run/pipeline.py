@@ -9,7 +9,11 @@ the cache rule of ``run.cache``, which the estimate applies too):
 2. the paid source audio for its source key is kept in the ledger → re-encode, no call;
 3. another job in this run is already paying for the same source key → wait for it, then 2;
 4. otherwise reserve budget, journal ``sent``, send, keep the source bytes *then* journal
-   ``paid`` (the next run adopts a kept file with no row), decode, check, encode, write.
+   ``paid`` (the next run adopts a kept file with no row), decode, check, encode, write
+   (the paying path is ``run.paying``, this class's base).
+
+Under ``--rerender-qa`` lines whose clips fail their signal checks are then retaken in rounds
+(``run.retakes``) and made again from the best take.
 
 Each attempt holds a limiter slot only while its request is on the wire; audio work runs in
 threads so it never delays the next request's start. A run-level error (auth, balance,
@@ -24,33 +28,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import random
 import time
 import uuid
 from collections.abc import Callable
 
 from ttsbatch.audio import codecs as audio
-from ttsbatch.backends.base import SpeechBackend, SpeechReply
+from ttsbatch.backends.base import SpeechBackend
 from ttsbatch.minimax import catalog, errors
-from ttsbatch.minimax.retry import RetryPolicy, retrying
-from ttsbatch.run.budget import Budget, BudgetExceeded
+from ttsbatch.minimax.retry import RetryPolicy
+from ttsbatch.run.budget import Budget
 from ttsbatch.run.cache import Cache
 from ttsbatch.run.claims import ClaimBoard
-from ttsbatch.run.clipchecks import check_line, check_pace
+from ttsbatch.run.clipchecks import check_line, check_pace, check_pace_against
 from ttsbatch.run.groups import assemble_groups
 from ttsbatch.run.ledger import Ledger, Output
 from ttsbatch.run.limiter import Limiter
+from ttsbatch.run.paying import PayingPath
 from ttsbatch.run.plan import GroupJob, Job, Part
-from ttsbatch.run.render import Fetched, check_part, failing_parts, master_file, render_file
+from ttsbatch.run.render import Fetched, failing_parts, master_file, render_file
 from ttsbatch.run.results import CACHED, FAILED, OK, SKIPPED, ItemResult, RunResult
+from ttsbatch.run.retakes import Retakes, score
 from ttsbatch.run.storage import Headroom, StorageError, StorageGuard, as_storage_error
 
 #: how often a worker looks again at lines other workers hold (their leases may expire)
 CLAIM_POLL_S = 1.0
 
 
-class Pipeline:
+class Pipeline(PayingPath):
     def __init__(
         self,
         backend: SpeechBackend,
@@ -64,7 +69,9 @@ class Pipeline:
         seed: int | None = None,
         claims: ClaimBoard | None = None,
         headroom: Headroom | None = None,
+        rerender_qa: int = 0,
     ) -> None:
+        """``rerender_qa``: retakes per line whose clip fails its signal checks (``run.retakes``)."""
         self.backend = backend
         self.limiter = limiter
         self.policy = policy
@@ -91,6 +98,7 @@ class Pipeline:
         #: source keys paid for in this run (under --force only these count as kept)
         self._fresh: set[str] = set()
         self.cache = Cache(ledger, force=force, fresh=self._fresh)
+        self.retakes = Retakes(ledger, rerender_qa)
 
     # ------------------------------------------------------------ control --
 
@@ -150,17 +158,18 @@ class Pipeline:
                 if item.status != SKIPPED:
                     self.on_item(item)
 
-        self._workers = asyncio.gather(*(worker() for _ in range(max(1, workers))))
-        abandoned = False
-        try:
-            await self._workers
-        except asyncio.CancelledError:
-            if not self._abandoning:
-                raise
-            abandoned = True
+        abandoned = await self._unless_abandoned(asyncio.gather(*(worker() for _ in range(max(1, workers)))))
         for item in results:
             item.explain_skip(budget_stopped=bool(self.budget_stopped))
         check_pace(results)
+        if not abandoned and self.retakes.limit:
+            abandoned = await self._unless_abandoned(self._retake_failing(results))
+        try:
+            for item in results:  # heard once: a later --rerender-qa run knows which lines failed
+                self.retakes.record(item)
+                self.retakes.describe(item)
+        except StorageError as exc:  # the files stand; only the record of what they sounded like is lost
+            self.storage.fail(exc)
         return RunResult(
             items=results,
             api_calls=self.api_calls,
@@ -171,6 +180,56 @@ class Pipeline:
             slowdowns=self.limiter.slowdowns,
             storage_stopped=self.storage.stopped.as_dict() if self.storage.stopped else None,
         )
+
+    async def _unless_abandoned(self, work) -> bool:
+        """Run ``work`` (the workers, then the retakes) until done; True when ``abandon``
+        cancelled it."""
+        self._workers = asyncio.ensure_future(work)
+        try:
+            await self._workers
+        except asyncio.CancelledError:
+            if not self._abandoning:
+                raise
+            return True
+        return False
+
+    async def _retake_failing(self, results: list[ItemResult]) -> None:
+        """``--rerender-qa``: rounds of retakes, each for every line still failing its checks."""
+        for _ in range(self.retakes.limit):
+            due = [item for item in results if self.retakes.wanted(item)]
+            if not due or self.stop.is_set():
+                return
+            await asyncio.gather(*(self._retake(item) for item in due))
+
+    async def _retake(self, item: ItemResult) -> None:
+        """Pay for the next take of every part of the line, hear it, and make the line (or its
+        group) again from it when it is better than the take in use (``retakes.score``)."""
+        job, status, error = item.job, item.status, item.error
+        item.checks = before = item.checks or self.retakes.heard(job)
+        self.retakes.record(item)  # the take in use, heard: what the next one is measured against
+        try:
+            fetched = await asyncio.gather(*(self._request(item, part, retake=True) for part in job.parts))
+            checks = None
+            if all(got is not None for got in fetched):
+                checks = await asyncio.to_thread(check_line, job, fetched)
+            if checks is None:  # stopped, or no take came (the line keeps the one it has)
+                item.status, item.error = status, error
+                self.retakes.gave_up.add(job.id)
+                return
+            check_pace_against(checks, before.get("voice_median_spc"))
+            for got in fetched:
+                self.ledger.judge_take(got.part.source_key, got.take, checks)
+            if score(checks) < score(before):
+                for got in fetched:
+                    self.ledger.choose_take(got.part.source_key, got.take)
+                group = self._groups.get(job.group)
+                self.cache.stale.update([job.relpath] if group is None else [job.relpath, group.relpath])
+                self._group_checks.pop(job.group, None)
+                await self._process(item)
+                item.checks = checks
+        except (OSError, StorageError) as exc:
+            self.storage.fail(as_storage_error(exc, job.path))
+            item.status, item.error = status, error
 
     async def _process(self, item: ItemResult, *, again: bool = True) -> None:
         job = item.job
@@ -288,126 +347,6 @@ class Pipeline:
     async def _sleep_unless_stopped(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
-
-    async def _send(self, item: ItemResult, part: Part) -> SpeechReply | None:
-        """One journaled, budgeted, paced attempt. Returns the reply, None when stopped, or raises."""
-        job = item.job
-        # a model without a price has no budget to check (the planner refuses --max-cost then)
-        estimate = catalog.speech_cost_usd(part.estimated_characters, job.model) or 0.0
-        async with self.limiter.slot() as member:
-            if self.stop.is_set():
-                return None
-            # an account pool chose the account: its key, its fingerprint in the journal
-            backend = self.backend if member is None else member.backend
-            account = None if member is None else member.account.fingerprint
-            item.account = account or item.account
-            if self.storage.refuses_to_send():
-                return None
-            try:
-                hold = self.budget.reserve(estimate)
-            except BudgetExceeded as exc:
-                self.budget_stopped = str(exc)
-                self.stop.set()
-                return None
-            request_id = self.ledger.journal_sent(
-                self.run_id, job.id, part.source_key, job.model, account=account
-            )
-            item.attempts += 1
-            self.api_calls += 1
-            try:
-                reply = await backend.synthesize(part.request)
-            except errors.MiniMaxError as exc:
-                wasted = (
-                    catalog.speech_cost_usd(exc.billed_characters, job.model)
-                    if exc.billed_characters
-                    else 0.0
-                )
-                self.budget.settle(hold, wasted or 0.0)
-                if exc.billed_characters:
-                    item.charge(wasted, "billed")
-                item.wasted_characters += exc.billed_characters
-                self.ledger.journal_failed(
-                    request_id, exc.as_dict(), exc.trace_id, billed=exc.billed_characters, cost_usd=wasted
-                )
-                raise
-            except BaseException:
-                # cancelled (abandoned) or a bug: unknown whether it was billed; keep the hold
-                self.ledger.journal_failed(request_id, {"kind": "abandoned", "message": "no reply"}, None)
-                raise
-        billed = reply.billed_characters or part.estimated_characters
-        if reply.cost_usd is not None:
-            cost, basis = reply.cost_usd, "gateway"
-        else:
-            cost = catalog.speech_cost_usd(billed, job.model)
-            basis = "billed" if reply.billed_characters else "estimated"
-        self.budget.settle(hold, cost or 0.0)
-        item.charge(cost, basis)
-        keep = functools.partial(self.ledger.keep_reply, part.source_key, job.api_format, reply, billed)
-        # on disk first, the money is safe; a full disk stops the run, frees the reserve, retries
-        source = await self.storage.keep(keep, self.ledger.kept_path(part.source_key, job.api_format))
-        self.ledger.journal_paid(request_id, billed, cost, reply.trace_id)
-        self.ledger.record_source(source)
-        return reply
-
-    async def _request(self, item: ItemResult, part: Part) -> Fetched | None:
-        """Pay for one part, retrying what the policy retries (its budget is the line's:
-        ``item.attempts`` counts requests across all the line's parts); a backoff ends
-        early when the run stops, and a run-level error stops the run."""
-        job = item.job
-
-        async def attempt() -> Fetched | None:
-            """Keep the paid audio before anything else touches it, then check it decodes
-            whole (audio that does not was paid for: wasted). Every failure is recorded on
-            the item, and every rate signal slows the pool, retried or not."""
-            try:
-                reply = await self._send(item, part)
-                if reply is None:
-                    return None
-                self.limiter.on_success()
-                item.trace_id = reply.trace_id
-                billed = reply.billed_characters or part.estimated_characters
-                # paid and kept; a run without --subtitles can use it
-                if reply.subtitles is None and part.wants_subtitles:
-                    item.characters += billed
-                    raise errors.LineError(
-                        "MiniMax sent no subtitle_file for a request with subtitle_enable",
-                        code=errors.BAD_RESPONSE,
-                        trace_id=reply.trace_id,
-                    )
-                kept = self.ledger.kept_path(part.source_key, job.api_format)  # kept by _send
-                got = Fetched(part, None, reply.audio_length_ms, reply.trace_id, reply.subtitles, path=kept)
-                try:
-                    await asyncio.to_thread(check_part, job, got)
-                except errors.BadAudioError as exc:  # paid, unusable: out of any later run's way
-                    item.wasted_characters += billed
-                    self.ledger.quarantine_source(part.source_key, exc.message, reply.trace_id)
-                    raise
-                self._fresh.add(part.source_key)
-                item.characters += billed
-                return got
-            except errors.MiniMaxError as exc:
-                item.trace_id = exc.trace_id or item.trace_id
-                item.error = exc.as_dict()
-                if isinstance(exc, errors.RateLimitError):
-                    self.limiter.on_rate_limited(exc.retry_after)
-                raise
-
-        if self.stop.is_set():
-            return None  # stays SKIPPED
-        try:
-            return await retrying(
-                attempt,
-                self.policy,
-                rng=self._rng,
-                sleep=self._sleep_unless_stopped,
-                give_up=self.stop.is_set,
-                attempts=lambda: item.attempts,
-            )
-        except errors.MiniMaxError as exc:
-            item.status = FAILED
-            if isinstance(exc, errors.RunError):
-                self.request_stop(exc)
-            return None
 
     # ------------------------------------------------------------- groups --
 

@@ -34,6 +34,7 @@ class Fetched:
     trace_id: str | None
     subtitles: list | None = None  # MiniMax's sentence timings, when asked for
     path: Path | None = None  # the kept copy in the ledger folder
+    take: int | None = None  # a retake's number (``--rerender-qa``); None: the chosen audio
 
 
 def decode_part(job: Job, got: Fetched) -> int:

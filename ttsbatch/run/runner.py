@@ -292,6 +292,7 @@ class Session:
                     seed=s.seed,
                     claims=board,
                     headroom=headroom,
+                    rerender_qa=s.rerender_qa,
                 )
                 if self._interrupted:
                     self.pipeline.interrupt()

@@ -33,6 +33,8 @@ LONG_TEXT = ("split", "async")
 CHANNELS = (1, 2)
 CONCURRENCY = (1, 512)
 MAX_RETRIES = (0, 50)
+#: retakes per line whose clip fails its signal checks (``--rerender-qa``): each one is paid
+RERENDER_QA = (0, 10)
 GAP_S = (0, 60)
 MAX_CHARS = (32, catalog.T2A_MAX_CHARS)
 SAMPLE_RATE = (8000, 192000)
@@ -78,6 +80,7 @@ DEFAULTS: dict[str, Any] = {
     "force": False,
     "only": None,
     "max_cost": None,
+    "rerender_qa": 0,
     "pronunciations": None,
     "shard": None,
     "report_format": (),
@@ -129,6 +132,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "claim_lease": (0.5, math.inf),
     "timeout": (MIN_TIMEOUT_S, math.inf),
     "max_cost": (0, math.inf),
+    "rerender_qa": RERENDER_QA,
     "workers": WORKERS,
     "year": (0, 9999),
 }
@@ -139,6 +143,7 @@ WHOLE = (
     "api_sample_rate",
     "concurrency",
     "max_retries",
+    "rerender_qa",
     "max_chars",
     "workers",
     "year",
@@ -171,6 +176,8 @@ class RunSettings:
     force: bool
     only: tuple[str, ...]
     max_cost: float | None
+    #: retakes per line whose clip fails its signal checks (``run.retakes``)
+    rerender_qa: int
     pronunciations: Path | None
     report_formats: tuple[str, ...]
     fail_on: str
@@ -264,6 +271,7 @@ def run_settings(manifest: Path | None, out_dir: Path, options: Mapping[str, Any
         force=bool(o["force"]),
         only=only,
         max_cost=float(o["max_cost"]) if o["max_cost"] is not None else None,
+        rerender_qa=o["rerender_qa"],
         pronunciations=Path(o["pronunciations"]) if o["pronunciations"] is not None else None,
         report_formats=_names(o["report_format"]),
         fail_on=o["fail_on"],
