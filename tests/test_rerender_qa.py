@@ -178,3 +178,23 @@ def test_retakes_stay_within_max_cost(server_factory, run_cli, tmp_path):
     assert 0 < retakes < 3 * len(rows)
     assert result.exit_code == 4 and "max-cost" in (result.report["run"]["stopped"] or {}).get("message", "")
     assert all(i["status"] in ("ok", "cached") and i["file"] for i in result.report["items"])  # files kept
+
+
+def test_lines_made_again_from_kept_audio_are_judged_as_before(server_factory, run_cli, tmp_path):
+    """Re-encoding kept audio (another format) hears each line as the first run did, from the
+    record on its take; the pace is judged again, once, against this run's median."""
+    rows = lines(12)
+    manifest = write_jsonl(tmp_path / "m.jsonl", rows)
+    server = server_factory(voice_engine="espeak", faults={"truncated_speech": 0.2, "tail_beep": 0.2}, seed=3)
+    first = run_cli(manifest, "--format", "wav", target=server)
+    assert first.exit_code == 0, first.stderr
+    paced = [i for i in first.report["items"] if i["checks"].get("pace_outlier")]
+    assert paced and any(i["checks"]["tail_tone_hz"] for i in first.report["items"]), first.report["items"]
+    asked = len(t2a_requests(server))
+    again = run_cli(manifest, "--format", "flac", target=server)
+    assert len(t2a_requests(server)) == asked  # all from kept audio
+    assert again.report["totals"]["api_calls"] == 0 and all(
+        i["file"].endswith(".flac") for i in again.report["items"]
+    )
+    for before, after in zip(first.report["items"], again.report["items"], strict=True):
+        assert after["checks"] == before["checks"], before["id"]  # one pace reason, not two

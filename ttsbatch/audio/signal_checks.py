@@ -20,6 +20,8 @@ from collections.abc import Hashable, Iterable
 
 import numpy as np
 
+#: bump when a check or threshold changes: checks recorded by another version are heard again
+VERSION = 1
 #: 10 ms windows: the resolution of every level measured here
 WIN_S = 0.01
 #: the last 20 ms of a clip decide whether it ends mid-word

@@ -2,7 +2,9 @@
 
 They hear the API's replies, before ttsbatch joins, pads or masters them, so a defect they
 find is the service's. Lines whose output was intact on disk are not checked again (no
-audio was fetched for them); group members are checked like any other line.
+audio was fetched for them), and lines made again from kept audio reuse the checks recorded
+on those takes (``run.retakes``: the same bytes sound the same); group members are checked
+like any other line. The pace judgement is made anew in every run.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def check_line(job: Job, fetched: list) -> dict | None:
     merged["speech_s"] = round(merged["speech_s"], 3)
     merged["characters"] = sum(signal_checks.spoken_characters(g.part.request.text) for g in fetched)
     merged["verdict"] = "FAIL" if merged["reasons"] else "PASS"
+    merged["heard_by"] = signal_checks.VERSION
     return merged
 
 
@@ -58,7 +61,21 @@ def check_pace_against(checks: dict, median: float | None) -> None:
         _judge_pace(checks, signal_checks.pace_against(checks["speech_s"] / checks["characters"], median))
 
 
+#: what the pace check adds to a line's checks (besides its one reason, the last one)
+PACE_KEYS = ("seconds_per_char", "voice_median_spc", "pace_outlier")
+
+
+def without_pace(checks: dict) -> dict:
+    """A line's checks as ``check_line`` heard them, before the run-wide pace judgement (which
+    a later run makes again against its own medians)."""
+    clip = {k: v for k, v in checks.items() if k not in (*PACE_KEYS, "take", "takes")}
+    clip["reasons"] = list(checks["reasons"][:-1] if checks.get("pace_outlier") else checks["reasons"])
+    clip["verdict"] = "FAIL" if clip["reasons"] else "PASS"
+    return clip
+
+
 def _judge_pace(checks: dict, pace: dict) -> None:
+    """Add the pace judgement; a failed one appends exactly one reason, last (``without_pace``)."""
     checks.update(pace)
     if pace["pace_outlier"]:
         ratio = pace["seconds_per_char"] / pace["voice_median_spc"]

@@ -242,7 +242,8 @@ class Pipeline(PayingPath):
         fetched = await asyncio.gather(*(self._obtain(item, part) for part in job.parts))
         if any(got is None for got in fetched):
             return  # failed or stopped: the item says why; parts that arrived are kept
-        item.checks = await asyncio.to_thread(check_line, job, fetched)
+        # heard before on these very takes (kept audio made again), or heard now
+        item.checks = self.retakes.recalled(job) or await asyncio.to_thread(check_line, job, fetched)
         if not job.writes_file:
             # its audio goes into the group's file, assembled once every member is here
             heard = sum((got.audio_length_ms or 0) / 1000 for got in fetched)

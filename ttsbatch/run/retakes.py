@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+from ttsbatch.audio import signal_checks
+from ttsbatch.run.clipchecks import without_pace
 from ttsbatch.run.ledger import Ledger
 from ttsbatch.run.plan import Job
 from ttsbatch.run.results import CACHED, OK, ItemResult
@@ -53,6 +55,17 @@ class Retakes:
         """The checks recorded on the take the line uses now (its parts share one record)."""
         key = job.parts[0].source_key
         return self.ledger.takes(key).get(self.ledger.chosen_take(key))
+
+    def recalled(self, job: Job) -> dict | None:
+        """The line's checks as a run heard them on the takes it uses now, before the pace
+        judgement: the same bytes (a take's row goes with its audio), so a line made again
+        from kept audio is not decoded only to be heard again. None when any part lacks such
+        a record, or it was heard by other checks (``signal_checks.VERSION``)."""
+        records = [self.ledger.takes(p.source_key).get(self.ledger.chosen_take(p.source_key)) for p in job.parts]
+        first = records[0] if records else None
+        if not first or first.get("heard_by") != signal_checks.VERSION or any(r != first for r in records):
+            return None
+        return without_pace(first)
 
     def wanted(self, item: ItemResult) -> bool:
         """The line has audio, its checks fail (heard in this run, or recorded by an earlier
