@@ -1,4 +1,4 @@
-"""After the lines: join each group (a chapter, an episode) into one file, or say why not.
+"""Join each group (a chapter, an episode) into one file once its lines are done, or say why not.
 
 A group is written only when every member line is ``ok`` or ``cached`` (never a silently
 short chapter); an intact group file is kept by the same cache rule as a line's. The ledger
@@ -43,45 +43,62 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-async def assemble_groups(
-    groups: list[GroupJob],
-    items: list[ItemResult],
-    cache: Cache,
-    tags: dict,
-    *,
-    interrupted: bool,
-    workers: int | None = None,
-    on_storage: Callable[[StorageError], None] | None = None,
-) -> list[dict]:
-    """One report entry per group, in plan order (``items`` are the run's, by job index).
-    A write the disk refuses fails its group and is handed to ``on_storage`` (the run stops)."""
-    if interrupted:
-        return [
-            {
-                "group": g.name,
-                "file": None,
-                "status": SKIPPED,
-                "error": {"kind": "skipped", "message": "interrupted"},
-            }
-            for g in groups
-        ]
-    workers = min(workers or default_workers(), max(1, len(groups)))
-    pool: Executor | None = None
-    if workers > 1:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    slots = asyncio.Semaphore(workers)  # one group per worker at a time: memory stays per worker
-    try:
-        return list(
-            await asyncio.gather(
-                *(
-                    _guarded(g, [items[i] for i in g.members], cache, tags, pool, slots, on_storage)
-                    for g in groups
-                )
-            )
-        )
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+class GroupBuilder:
+    """Builds each group as soon as its last line is done, while the run's requests go on:
+    a book's chapters are mastered and encoded under the request schedule instead of after
+    it. ``finish`` then builds the rest (a chapter made stale by a retake, again) and returns
+    one report entry per group, in plan order (``items`` are the run's, by job index). A
+    write the disk refuses fails its group and is handed to ``on_storage`` (the run stops)."""
+
+    def __init__(
+        self,
+        groups: list[GroupJob],
+        items: list[ItemResult],
+        cache: Cache,
+        tags: dict,
+        *,
+        workers: int | None = None,
+        on_storage: Callable[[StorageError], None] | None = None,
+    ) -> None:
+        self.groups, self.items, self.cache, self.tags, self.on_storage = groups, items, cache, tags, on_storage
+        workers = min(workers or default_workers(), max(1, len(groups)))
+        self._pool: Executor | None = None
+        if workers > 1:  # its processes start with the first group given to them
+            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        self._slots = asyncio.Semaphore(workers)  # one group per worker at a time: memory stays per worker
+        self._building: dict[str, asyncio.Task] = {}
+
+    def start(self, group: GroupJob) -> None:
+        """Build ``group`` now, in the background (its lines are all done)."""
+        if group.name not in self._building:
+            self._building[group.name] = asyncio.ensure_future(self._build(group))
+
+    async def finish(self, *, interrupted: bool) -> list[dict]:
+        """Every group's entry: those built already, the rest built now (none after Ctrl-C)."""
+        for group in self.groups:
+            task = self._building.get(group.name)
+            if task is not None and group.relpath in self.cache.stale:
+                await task  # a retake changed one of its lines after it was built: build it again
+                del self._building[group.name]
+            if not interrupted:
+                self.start(group)
+        entries = []
+        for group in self.groups:
+            task = self._building.get(group.name)
+            if task is None:
+                message = {"kind": "skipped", "message": "interrupted"}
+                entries.append({"group": group.name, "file": None, "status": SKIPPED, "error": message})
+            else:
+                entries.append(await task)
+        return entries
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    async def _build(self, group: GroupJob) -> dict:
+        members = [self.items[i] for i in group.members]
+        return await _guarded(group, members, self.cache, self.tags, self._pool, self._slots, self.on_storage)
 
 
 def _assemble_in_worker(group: GroupJob, jobs: list[Job], sources, tags: dict, timings):

@@ -19,7 +19,7 @@ Each attempt holds a limiter slot only while its request is on the wire; audio w
 threads so it never delays the next request's start. A run-level error (auth, balance,
 quota), a storage failure (disk full, read-only: ``run.storage``), the budget or Ctrl-C
 sets ``stop``: nothing new is sent, requests in flight may finish and their files are kept.
-Groups are joined after the lines (``run.groups``).
+Each group is joined as soon as its last line is done (``run.groups``), while the rest go on.
 
 The ledger is touched from the event-loop thread only; worker threads get plain values.
 """
@@ -41,7 +41,7 @@ from ttsbatch.run.budget import Budget
 from ttsbatch.run.cache import Cache
 from ttsbatch.run.claims import ClaimBoard
 from ttsbatch.run.clipchecks import check_line, check_pace, check_pace_against
-from ttsbatch.run.groups import assemble_groups
+from ttsbatch.run.groups import GroupBuilder
 from ttsbatch.run.ledger import Ledger, Output
 from ttsbatch.run.limiter import Limiter
 from ttsbatch.run.paying import PayingPath
@@ -122,17 +122,61 @@ class Pipeline(PayingPath):
 
     # ---------------------------------------------------------------- run --
 
-    async def run(self, jobs: list[Job], *, workers: int, groups: list[GroupJob] = ()) -> RunResult:
-        """``groups``: the plan's groups, so a line whose group file is intact is not rendered."""
+    async def run(
+        self,
+        jobs: list[Job],
+        *,
+        workers: int,
+        groups: list[GroupJob] = (),
+        tags: dict | None = None,
+        group_workers: int | None = None,
+    ) -> RunResult:
+        """Every line, then the retakes, then the groups not built yet. ``groups``: the plan's
+        groups (a line whose group file is intact is not rendered; a group is built as soon as
+        its lines are done, ``group_workers`` processes at once: ``run.groups``)."""
         started = time.monotonic()
         self._groups = {group.name: group for group in groups}
         results = [ItemResult(job) for job in jobs]
+        self.ledger.start_run(self.run_id)
+        builder = GroupBuilder(
+            list(groups), results, self.cache, tags or {}, workers=group_workers, on_storage=self.storage.fail
+        )
+        try:
+            abandoned = await self._unless_abandoned(self._lines(results, workers, builder))
+            for item in results:
+                item.explain_skip(budget_stopped=bool(self.budget_stopped))
+            check_pace(results)
+            if not abandoned and self.retakes.limit:
+                abandoned = await self._unless_abandoned(self._retake_failing(results))
+            try:
+                for item in results:  # heard once: a later --rerender-qa run knows which lines failed
+                    self.retakes.record(item)
+                    self.retakes.describe(item)
+            except StorageError as exc:  # the files stand; only the record of what they sounded like is lost
+                self.storage.fail(exc)
+            built = await builder.finish(interrupted=self.interrupted or abandoned)
+        finally:
+            builder.close()
+        return RunResult(
+            items=results,
+            api_calls=self.api_calls,
+            wall_s=time.monotonic() - started,
+            stopped_by=self.stopped_by,
+            interrupted=self.interrupted or abandoned,
+            budget_stopped=self.budget_stopped,
+            slowdowns=self.limiter.slowdowns,
+            storage_stopped=self.storage.stopped.as_dict() if self.storage.stopped else None,
+            groups=built,
+        )
+
+    async def _lines(self, results: list[ItemResult], workers: int, builder: GroupBuilder) -> None:
+        """The worker tasks: each takes the next line, renders it, and starts its group's
+        build when it was the group's last line (unless the run was interrupted)."""
         queue: asyncio.Queue[ItemResult] = asyncio.Queue()
         for item in results:
             queue.put_nowait(item)
-        self.ledger.start_run(self.run_id)
-
         deferred: list[ItemResult] = []  # claimed by another live worker: look again later
+        waiting = {name: len(group.members) for name, group in self._groups.items()}
 
         async def worker() -> None:
             while not self.stop.is_set():
@@ -157,29 +201,12 @@ class Pipeline(PayingPath):
                     await self.claims.finish_line(item)
                 if item.status != SKIPPED:
                     self.on_item(item)
+                if item.job.group in waiting:
+                    waiting[item.job.group] -= 1
+                    if not waiting[item.job.group] and not self.interrupted:
+                        builder.start(self._groups[item.job.group])
 
-        abandoned = await self._unless_abandoned(asyncio.gather(*(worker() for _ in range(max(1, workers)))))
-        for item in results:
-            item.explain_skip(budget_stopped=bool(self.budget_stopped))
-        check_pace(results)
-        if not abandoned and self.retakes.limit:
-            abandoned = await self._unless_abandoned(self._retake_failing(results))
-        try:
-            for item in results:  # heard once: a later --rerender-qa run knows which lines failed
-                self.retakes.record(item)
-                self.retakes.describe(item)
-        except StorageError as exc:  # the files stand; only the record of what they sounded like is lost
-            self.storage.fail(exc)
-        return RunResult(
-            items=results,
-            api_calls=self.api_calls,
-            wall_s=time.monotonic() - started,
-            stopped_by=self.stopped_by,
-            interrupted=self.interrupted or abandoned,
-            budget_stopped=self.budget_stopped,
-            slowdowns=self.limiter.slowdowns,
-            storage_stopped=self.storage.stopped.as_dict() if self.storage.stopped else None,
-        )
+        await asyncio.gather(*(worker() for _ in range(max(1, workers))))
 
     async def _unless_abandoned(self, work) -> bool:
         """Run ``work`` (the workers, then the retakes) until done; True when ``abandon``
@@ -348,11 +375,3 @@ class Pipeline(PayingPath):
     async def _sleep_unless_stopped(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
-
-    # ------------------------------------------------------------- groups --
-
-    async def assemble_groups(self, groups: list[GroupJob], items: list[ItemResult], tags=None, workers=None):
-        """Join each group whose lines are all here into one file (``run.groups``, ``workers``
-        processes at once); none after Ctrl-C. A refused write stops the run."""
-        options = {"interrupted": self.interrupted, "workers": workers, "on_storage": self.storage.fail}
-        return await assemble_groups(groups, items, self.cache, tags or {}, **options)

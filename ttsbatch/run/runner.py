@@ -298,13 +298,10 @@ class Session:
                     self.pipeline.interrupt()
                 # workers beyond the in-flight cap keep audio work from idling the request slots
                 workers = s.concurrency * 2 * len(accounts)
-                result = await self.pipeline.run(self.jobs, workers=workers, groups=self.groups)
-                result.groups = await self.pipeline.assemble_groups(
-                    self.groups, result.items, s.tags, s.workers
+                result = await self.pipeline.run(
+                    self.jobs, workers=workers, groups=self.groups, tags=s.tags, group_workers=s.workers
                 )
                 result.accounts = pool.summary()
-                if self.pipeline.storage.stopped is not None:
-                    result.storage_stopped = self.pipeline.storage.stopped.as_dict()
         return result
 
 
