@@ -1,7 +1,8 @@
 """``ttsbatch serve`` spends an account as a run does: on the account's one schedule in the
 rate store (the machine's file store unless ``--rate-store``), so a server and a run with the
-same key keep the account's rate together. Real ``ttsbatch serve`` and ``ttsbatch run``
-processes against the fake server over loopback."""
+same key keep the account's rate together; and it decodes a reply no longer than its text can
+plausibly sound, so a hostile upstream cannot make it hold hours of audio. Real ``ttsbatch
+serve`` and ``ttsbatch run`` processes against the fake (or a hostile) server over loopback."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ import json
 import math
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from conftest import API_KEY, t2a_requests, write_jsonl
+from hostile_server import HostileServer, flac_claiming, json_reply, native, silent_flac
 from serve_harness import CLIENT_KEY, ServeProcess, decoded_seconds, serve_thread
 
 AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
+#: generous, as for a run (tests/test_hostile_replies.py): serve idles at ~150 MB
+MAX_RSS_MB = 600
 
 
 def most_in_window(times: list[float], window: float) -> int:
@@ -154,3 +159,49 @@ def test_a_rate_signal_tells_the_client_to_wait_out_the_limiters_hold(server_fac
         refused = httpx.post(serving.base_url + "/v1/audio/speech", headers=AUTH, json=body)
     assert refused.status_code == 429
     assert refused.headers["retry-after"] == "5"
+
+
+TEXT = "Hello there."  # plausibly at most 30 + 2 s per character = 54 s of speech
+
+
+def ten_hours_declared():
+    # refused by the client from audio_length alone, before any decode
+    return json_reply(native(silent_flac(36_000).hex(), usage=len(TEXT), audio_length=36_000_000))
+
+
+def ten_hours_unannounced():
+    # no audio_length, and a header whose length says "unknown": only decoding can tell (before
+    # the bound, serve decoded all ten hours: 4.6 GB of samples)
+    return json_reply(native(flac_claiming(0, silent_flac(36_000)).hex(), usage=len(TEXT)))
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc status")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make", [ten_hours_declared, ten_hours_unannounced], ids=lambda f: f.__name__)
+def test_a_hostile_reply_of_hours_is_refused_in_bounded_memory(make, tmp_path):
+    hostile = HostileServer([make()]).start()
+    try:
+        with ServeProcess(hostile.base_url, API_KEY, tmp_path / "cache", tmp_path / "serve.log") as serving:
+            reply = httpx.post(
+                serving.base_url + "/v1/audio/speech",
+                headers=AUTH,
+                json={"model": "tts-1", "voice": "alloy", "input": TEXT, "response_format": "wav"},
+                timeout=120,
+            )
+            rss = peak_rss_mb(serving.proc.pid)
+    finally:
+        hostile.stop()
+    assert reply.status_code == 502, reply.text[:300]
+    error = reply.json()["error"]
+    assert error["type"] == "upstream_error"
+    assert "plausibly take" in error["message"], error["message"]
+    assert hostile.t2a_count == 3  # bad audio: the first try and two quick retries
+    assert rss < MAX_RSS_MB, f"peak RSS {rss:.0f} MB"
+    log = (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in log and API_KEY not in log

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from ttsbatch.audio import codecs
 from ttsbatch.backends.base import SpeechBackend
-from ttsbatch.minimax import catalog, errors
+from ttsbatch.minimax import catalog, errors, untrusted
 from ttsbatch.minimax.retry import RetryPolicy, retrying
 from ttsbatch.run.cache import Cache
 from ttsbatch.run.ledger import Ledger
@@ -230,10 +230,16 @@ class SpeechService:
 
 
 def _decode(part: Part, data: bytes, audio_length_ms: float | None, trace_id: str | None) -> codecs.Audio:
-    """Decode kept or paid audio and check it is whole (a short reply is corrupt, not speech)."""
+    """Decode kept or paid audio and check it is whole (a short reply is corrupt, not speech)
+    and no longer than its text can plausibly sound (the run's bound: a hostile reply that
+    claims or holds hours of audio is refused as its header is read or as it decodes, so
+    memory stays bounded by what the text could take)."""
     asked = part.request.audio
+    longest = untrusted.max_reply_seconds(part.request.text, audio_length_ms)
     try:
-        decoded = codecs.decode(data, asked.format, sample_rate=asked.sample_rate, channels=asked.channels)
+        decoded = codecs.decode(
+            data, asked.format, sample_rate=asked.sample_rate, channels=asked.channels, max_seconds=longest
+        )
     except codecs.AudioError as exc:
         raise errors.BadAudioError(str(exc), code=errors.BAD_AUDIO, trace_id=trace_id) from None
     short = codecs.duration_shortfall(decoded.duration_s, audio_length_ms)
