@@ -23,6 +23,7 @@ import uvicorn
 
 from ttsbatch.backends.minimax_native import MiniMaxNative
 from ttsbatch.minimax.config import ApiConfig, Secret
+from ttsbatch.run.accounts import account_for
 from ttsbatch.serve.app import ServeSettings, create_app
 from ttsbatch.serve.server import bind
 
@@ -64,7 +65,8 @@ def serve_app(fake_url: str, api_key: str, cache_dir: Path, **settings):
     config = ServeSettings(
         client_key=Secret(CLIENT_KEY), cache_dir=cache_dir, upstream_key=Secret(api_key), **settings
     )
-    return create_app(config, MiniMaxNative(ApiConfig(fake_url, Secret(api_key)), timeout=20))
+    api = ApiConfig(fake_url, Secret(api_key))
+    return create_app(config, MiniMaxNative(api, timeout=20), account_for(api))
 
 
 @contextlib.contextmanager

@@ -141,6 +141,8 @@ def test_body_cap_bad_json_and_unknown_routes(server, tmp_path):
         ({"MINIMAX_API_KEY": API_KEY}, ["--key", API_KEY], "must not be the MiniMax key"),
         ({"MINIMAX_API_KEY": ""}, ["--key", CLIENT_KEY], "no API key"),
         ({"MINIMAX_API_KEY": API_KEY}, ["--key", " "], "--key is empty"),
+        ({"MINIMAX_API_KEY": API_KEY}, ["--key", CLIENT_KEY, "--rpm", "fast"], "--rpm expects 'auto' or"),
+        ({"MINIMAX_API_KEY": API_KEY}, ["--key", CLIENT_KEY, "--rate-store", "http://h:1/0"], "redis://host"),
     ],
 )
 def test_serve_refuses_to_start_on_bad_keys(env, args, says):

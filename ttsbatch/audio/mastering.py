@@ -299,7 +299,13 @@ def codec_shift(
         mastered = _apply(plan, clip, start=start)
         data = codecs.encode(codecs.Audio(mastered, plan.rate), fmt, bitrate_kbps=kbps)
         before.append(mastered)
-        after.append(codecs.decode(data, fmt, sample_rate=plan.rate, channels=mastered.shape[1]).samples)
+        # our own encode of a clip we sized, never a reply: bounded all the same, by the clip
+        # (a codec pads it by well under a second)
+        longest = len(mastered) / plan.rate + 1.0
+        decoded = codecs.decode(
+            data, fmt, sample_rate=plan.rate, channels=mastered.shape[1], max_seconds=longest
+        )
+        after.append(decoded.samples)
     a = analyze(np.concatenate(before), plan.rate, true_peak=preset.true_peak)
     b = analyze(np.concatenate(after), plan.rate, true_peak=preset.true_peak)
     loud_a, loud_b = (

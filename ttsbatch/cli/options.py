@@ -80,6 +80,27 @@ def api_options(*, timeout_s: float) -> Callable:
     )
 
 
+def rate_options() -> Callable:
+    """``--rpm`` and ``--rate-store``: how fast an account is spent and where its schedule is
+    shared (``run.pacing``). ``ttsbatch run`` and ``ttsbatch serve`` both take them, so a run and
+    a server spending one account book their starts on one schedule."""
+    return _stack(
+        click.option(
+            "--rpm",
+            default=DEFAULTS["rpm"],
+            show_default=True,
+            help="Requests per minute per account, spread evenly (your plan's speech RPM), or 'auto': find "
+            "the account's limit from the service's signals and remember it for the next run.",
+        ),
+        click.option(
+            "--rate-store",
+            metavar="redis://HOST:PORT/DB",
+            help="Share each account's rate with processes on other machines (and, for `run --claim`, the "
+            "lines) [default: processes on this machine share it through the user's cache directory].",
+        ),
+    )
+
+
 def _stack(*decorators: Callable) -> Callable:
     """Apply decorators so ``--help`` lists their options in the order given."""
 

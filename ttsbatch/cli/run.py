@@ -16,7 +16,7 @@ from ttsbatch.audio.encoders import OUTPUT_EXTENSIONS
 from ttsbatch.audio.presets import PRESETS
 from ttsbatch.audio.subtitles import FORMATS as SUBTITLE_FORMATS
 from ttsbatch.cli.exits import folder_errors, usage_errors
-from ttsbatch.cli.options import TARGET, api_options, api_target, backend_option, given_options
+from ttsbatch.cli.options import TARGET, api_options, api_target, backend_option, given_options, rate_options
 from ttsbatch.minimax import catalog
 from ttsbatch.reports.ci import FORMATS as REPORT_FORMATS
 from ttsbatch.run import settings
@@ -95,19 +95,7 @@ D = settings.DEFAULTS
     type=click.IntRange(*settings.CONCURRENCY),
     help="Requests in flight at once.",
 )
-@click.option(
-    "--rpm",
-    default=D["rpm"],
-    show_default=True,
-    help="Requests per minute per account, spread evenly (your plan's speech RPM), or 'auto': find the "
-    "account's limit from the service's signals and remember it for the next run.",
-)
-@click.option(
-    "--rate-store",
-    metavar="redis://HOST:PORT/DB",
-    help="Share each account's rate (and, with --claim, the lines) with workers on other machines "
-    "[default: processes on this machine share it through the user's cache directory].",
-)
+@rate_options()
 @click.option(
     "--keys-file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),

@@ -8,9 +8,12 @@ import click
 
 from ttsbatch.backends.minimax_native import MiniMaxNative
 from ttsbatch.cli.exits import fail
-from ttsbatch.cli.options import api_target, target_options
+from ttsbatch.cli.options import api_target, given_options, rate_options, target_options
 from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.minimax import catalog
+from ttsbatch.run import pacing
+from ttsbatch.run import settings as run_settings
+from ttsbatch.run.accounts import account_for
 from ttsbatch.serve.app import ServeSettings
 from ttsbatch.serve.server import client_key, default_cache_dir, run
 
@@ -26,13 +29,7 @@ from ttsbatch.serve.server import client_key, default_cache_dir, run
     help="The Bearer key clients must send [env TTSBATCH_SERVE_KEY]; never the MiniMax key. "
     "Without one, a random key is made and printed.",
 )
-@click.option(
-    "--rpm",
-    default=60.0,
-    show_default=True,
-    type=click.FloatRange(min=0.1),
-    help="MiniMax requests per minute, for all clients together.",
-)
+@rate_options()
 @click.option(
     "--concurrency",
     default=8,
@@ -67,26 +64,47 @@ from ttsbatch.serve.server import client_key, default_cache_dir, run
     help="A browser origin allowed to call, e.g. http://localhost:3000 (repeatable; * for any).",
 )
 @target_options()
+@click.pass_context
 def serve_command(
-    host, port, key, rpm, concurrency, model, cache_dir, timeout, cors_origins, api_base, region, offline
+    ctx: click.Context,
+    host,
+    port,
+    key,
+    rpm,
+    rate_store,
+    concurrency,
+    model,
+    cache_dir,
+    timeout,
+    cors_origins,
+    api_base,
+    region,
+    offline,
 ) -> None:
     """An OpenAI-compatible speech endpoint (POST /v1/audio/speech) in front of MiniMax.
 
-    The MiniMax key comes from MINIMAX_API_KEY, as for `ttsbatch run`."""
+    The MiniMax key comes from MINIMAX_API_KEY, as for `ttsbatch run`; the account is paced on the
+    schedule a run of it uses (--rpm, --rate-store), so a server and runs together keep its rate."""
     try:
+        if offline:  # the bundled fake has no limit: its own pace unless --rpm is given, as a run's
+            rpm = run_settings.offline_defaults(given_options(ctx, {"rpm": rpm}))["rpm"]
+        told_rpm = pacing.parse_rpm(rpm)
+        pacing.check_sharing(rate_store, None)
         with api_target(offline, api_base, region) as api:
             secret, made_up = client_key(key, api.api_key)
             settings = ServeSettings(
                 client_key=secret,
                 cache_dir=cache_dir or default_cache_dir(),
-                rpm=rpm,
+                rpm=told_rpm,
+                rate_store=rate_store,
+                local_rates=offline,
                 concurrency=concurrency,
                 model=model,
                 upstream_key=api.api_key,
                 cors_origins=tuple(cors_origins),
             )
             backend = MiniMaxNative(api, timeout=timeout, max_connections=concurrency)
-            run(settings, backend, host=host, port=port, announce_key=made_up)
+            run(settings, backend, account_for(api), host=host, port=port, announce_key=made_up)
     except UsageError as exc:
         fail(str(exc))
     except KeyboardInterrupt:

@@ -127,3 +127,13 @@ def max_speech_seconds(text: str) -> float:
     pauses = sum(float(m) for m in _PAUSE.findall(text))
     spoken = len(_PAUSE.sub("", text))
     return BASE_SECONDS + SECONDS_PER_CHARACTER * spoken + pauses
+
+
+def max_reply_seconds(text: str, audio_length_ms: float | None) -> float:
+    """The most audio a reply for ``text`` may decode to: what the text can plausibly take,
+    and no more than half again what the service said it sent (plus a few seconds). Every
+    path that decodes a reply (a run's parts, ``ttsbatch serve``) passes it as ``max_seconds``."""
+    limit = max_speech_seconds(text)
+    if audio_length_ms:
+        limit = min(limit, audio_length_ms / 1000 * 1.5 + 5.0)
+    return limit

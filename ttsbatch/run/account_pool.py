@@ -64,6 +64,11 @@ class AccountPool:
         live = self.live() or self.members  # all retired: the run is stopping anyway
         return min(live, key=lambda m: m.limiter.eta())
 
+    def eta(self) -> float:
+        """Seconds until the pool could start a request (the soonest live account's): how long
+        a client told "too many" should wait (``ttsbatch serve``'s ``Retry-After``)."""
+        return self._choose().limiter.eta()
+
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[Member]:
         member = self._choose()

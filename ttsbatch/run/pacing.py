@@ -151,12 +151,14 @@ def redact_url(url: str) -> str:
 
 
 def check_sharing(rate_store: str | None, claim: str | None) -> None:
-    """``--rate-store`` is a Redis URL; ``--claim`` names a queue and needs the store."""
+    """``--rate-store`` is a Redis URL (and redis-py is there); ``--claim`` names a queue and
+    needs the store."""
     if claim is not None and not claim.strip():
         raise UsageError("--claim needs a queue name, e.g. the CI run id")
     if claim and not rate_store:
         raise UsageError("--claim needs --rate-store redis://...: workers claim lines in the shared store")
     if rate_store:
-        from ttsbatch.run.rates.redis_store import check_url
+        from ttsbatch.run.rates.redis_store import check_url, redis_client_module
 
         check_url(rate_store)
+        redis_client_module()

@@ -50,7 +50,7 @@ def decode_part(job: Job, got: Fetched) -> int:
             job.api_format,
             sample_rate=job.api_sample_rate,
             channels=job.api_channels,
-            max_seconds=plausible_seconds(got),
+            max_seconds=untrusted.max_reply_seconds(got.part.request.text, got.audio_length_ms),
         )
     except audio.AudioError as exc:
         raise errors.BadAudioError(str(exc), code=errors.BAD_AUDIO, trace_id=got.trace_id) from None
@@ -87,15 +87,6 @@ def failing_parts(job: Job, fetched: list[Fetched]) -> list[Fetched]:
         except errors.BadAudioError:
             failing.append(got)
     return failing
-
-
-def plausible_seconds(got: Fetched) -> float:
-    """The most audio a part may decode to: what its text can plausibly take, and no more
-    than half again what the service said it sent (plus a few seconds)."""
-    limit = untrusted.max_speech_seconds(got.part.request.text)
-    if got.audio_length_ms:
-        limit = min(limit, got.audio_length_ms / 1000 * 1.5 + 5.0)
-    return limit
 
 
 def render_file(job: Job, parts: list[Fetched]) -> tuple[FileInfo, str]:

@@ -30,8 +30,10 @@ from starlette.routing import Route
 from ttsbatch.backends.base import SpeechBackend
 from ttsbatch.minimax import catalog, errors
 from ttsbatch.minimax.config import Secret
+from ttsbatch.run import pacing
+from ttsbatch.run.account_pool import AccountPool
+from ttsbatch.run.accounts import Account
 from ttsbatch.run.ledger import Ledger
-from ttsbatch.run.limiter import RateLimiter
 from ttsbatch.serve import request as speech_request
 from ttsbatch.serve.errors import ApiError, from_minimax
 from ttsbatch.serve.speech import SpeechService
@@ -40,6 +42,7 @@ from ttsbatch.serve.speech import SpeechService
 MAX_BODY_BYTES = 256 * 1024
 
 access_log = logging.getLogger("ttsbatch.serve.access")
+server_log = logging.getLogger("ttsbatch.serve")
 
 #: what a browser page may read of an answer (CORS hides other headers from scripts)
 EXPOSED_HEADERS = [
@@ -58,8 +61,14 @@ EXPOSED_HEADERS = [
 class ServeSettings:
     client_key: Secret
     cache_dir: Path
-    rpm: float = 60.0
+    #: the account's requests per minute; None: ``--rpm auto`` (found, and remembered for it)
+    rpm: float | None = None
     concurrency: int = 8
+    #: a Redis URL sharing the account's schedule across machines; None: this machine's file
+    #: store, the one a ``ttsbatch run`` of the same account books in (``run.pacing``)
+    rate_store: str | None = None
+    #: pace in this process only: ``--offline``'s throwaway account shares nothing
+    local_rates: bool = False
     model: str = catalog.DEFAULT_SPEECH_MODEL
     #: the MiniMax key, only so that an echo of it can be cut out of a message
     upstream_key: Secret = Secret("")
@@ -68,18 +77,30 @@ class ServeSettings:
     cors_origins: tuple[str, ...] = ()
 
 
-def create_app(settings: ServeSettings, backend: SpeechBackend) -> Starlette:
-    """The app over ``backend`` (opened and closed with the app's lifespan)."""
+def create_app(settings: ServeSettings, backend: SpeechBackend, account: Account) -> Starlette:
+    """The app over ``backend``, which spends ``account`` (both opened and closed with the
+    app's lifespan). Requests are paced as a run's are (``run.pacing.account_pool``): on the
+    account's schedule in the rate store, which every process spending it shares."""
     state: dict = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         ledger = Ledger(settings.cache_dir)
-        limiter = RateLimiter(settings.rpm, settings.concurrency)
-        service = state["service"] = SpeechService(backend, limiter, ledger)
-        state["limiter"] = limiter
         try:
-            async with backend:
+            async with (
+                backend,
+                pacing.account_pool(
+                    [account],
+                    [backend],
+                    rpm=settings.rpm,
+                    concurrency=settings.concurrency,
+                    rate_store=settings.rate_store,
+                    local=settings.local_rates,
+                    say=lambda message: server_log.info("ttsbatch serve: %s", message),
+                ) as pool,
+            ):
+                service = state["service"] = SpeechService(backend, pool, ledger)
+                state["pool"] = pool
                 yield
                 await service.drain()
         finally:
@@ -98,9 +119,9 @@ def create_app(settings: ServeSettings, backend: SpeechBackend) -> Starlette:
         try:
             spoken = await service.speak(order, request.state.request_id)
         except errors.MiniMaxError as exc:
-            limiter: RateLimiter = state["limiter"]
+            pool: AccountPool = state["pool"]
             raise from_minimax(
-                exc, default_retry_s=limiter.pause_s, secret=settings.upstream_key.reveal()
+                exc, default_retry_s=pool.eta(), secret=settings.upstream_key.reveal()
             ) from None
         request.state.log.update(
             cache=spoken.cache, chars=spoken.billed_characters, cost=f"{spoken.cost_usd:.6f}"
@@ -198,7 +219,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _crash(request: Request, exc: Exception) -> Response:
-    logging.getLogger("ttsbatch.serve").error("internal error: %s", type(exc).__name__)
+    server_log.error("internal error: %s", type(exc).__name__)
     return _error_response(
         request, ApiError(500, f"internal error ({type(exc).__name__})", code="internal_error")
     )

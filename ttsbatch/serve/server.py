@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ttsbatch.errors import UsageError
 from ttsbatch.minimax.config import Secret
+from ttsbatch.run.accounts import Account
 from ttsbatch.serve.app import ServeSettings, create_app
 
 
@@ -45,8 +46,10 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(settings: ServeSettings, backend, *, host: str, port: int, announce_key: bool = False) -> None:
-    """Serve until Ctrl-C or SIGTERM."""
+def run(
+    settings: ServeSettings, backend, account: Account, *, host: str, port: int, announce_key: bool = False
+) -> None:
+    """Serve until Ctrl-C or SIGTERM, spending ``account`` (the one ``backend`` sends with)."""
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
@@ -60,7 +63,7 @@ def run(settings: ServeSettings, backend, *, host: str, port: int, announce_key:
             f"ttsbatch serve: clients use the key {settings.client_key.reveal()}", file=sys.stderr, flush=True
         )
     config = uvicorn.Config(
-        create_app(settings, backend),
+        create_app(settings, backend, account),
         log_level="warning",
         access_log=False,
         server_header=False,

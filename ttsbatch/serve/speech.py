@@ -8,8 +8,8 @@ the first one's request becomes a task the others await (shielded, so a client h
 never throws away a reply that is being paid for; it lands in the ledger either way).
 Encoded answers are also kept in memory, so a repeated request skips decoding and encoding.
 
-Every attempt is paced by the one limiter all clients share and journaled before it is sent,
-as the pipeline journals its own. A rate signal is not retried here (the client gets a 429
+Every attempt is paced on the account's schedule (the one every client, and every run of the
+account, shares: ``run.pacing``) and journaled before it is sent, as the pipeline journals its own. A rate signal is not retried here (the client gets a 429
 with ``Retry-After`` and the pool slows down); timeouts and 5xx are, a little.
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from ttsbatch.audio import codecs
 from ttsbatch.backends.base import SpeechBackend
-from ttsbatch.minimax import catalog, errors
+from ttsbatch.minimax import catalog, errors, untrusted
 from ttsbatch.minimax.retry import RetryPolicy, retrying
 from ttsbatch.run.cache import Cache
 from ttsbatch.run.ledger import Ledger
@@ -198,25 +198,29 @@ class SpeechService:
     async def _send(self, part: Part, request_id: str, spent: _Spend):
         """One paced, journaled attempt; what it cost is added to ``spent``."""
         model = part.request.model
-        async with self.limiter.slot():
-            row = self.ledger.journal_sent(self.run_id, request_id, part.source_key, model)
-            try:
-                reply = await self.backend.synthesize(part.request)
-            except errors.MiniMaxError as exc:
-                wasted = catalog.speech_cost_usd(exc.billed_characters, model)
-                spent.billed_characters += exc.billed_characters
-                spent.cost_usd += wasted
-                self.ledger.journal_failed(
-                    row, exc.as_dict(), exc.trace_id, billed=exc.billed_characters, cost_usd=wasted
-                )
-                if isinstance(exc, errors.RateLimitError):
-                    self.limiter.on_rate_limited(exc.retry_after)
-                    raise _RateSignal(exc) from None
-                raise
-            except BaseException:
-                self.ledger.journal_failed(row, {"kind": "abandoned", "message": "no reply"}, None)
-                raise
-        self.limiter.on_success()
+        try:
+            async with self.limiter.slot():
+                row = self.ledger.journal_sent(self.run_id, request_id, part.source_key, model)
+                try:
+                    reply = await self.backend.synthesize(part.request)
+                except errors.MiniMaxError as exc:
+                    wasted = catalog.speech_cost_usd(exc.billed_characters, model)
+                    spent.billed_characters += exc.billed_characters
+                    spent.cost_usd += wasted
+                    self.ledger.journal_failed(
+                        row, exc.as_dict(), exc.trace_id, billed=exc.billed_characters, cost_usd=wasted
+                    )
+                    if isinstance(exc, errors.RateLimitError):
+                        self.limiter.on_rate_limited(exc.retry_after)
+                    raise
+                except BaseException:
+                    self.ledger.journal_failed(row, {"kind": "abandoned", "message": "no reply"}, None)
+                    raise
+                self.limiter.on_success()
+        except errors.RateLimitError as exc:
+            # leaves the slot as itself, as the pipeline's does: the limiter tells a rate signal
+            # (reported above) from an error that --rpm auto must count as sent
+            raise _RateSignal(exc) from None
         billed = reply.billed_characters or part.estimated_characters
         cost = catalog.speech_cost_usd(billed, model)
         spent.billed_characters += billed
@@ -226,10 +230,16 @@ class SpeechService:
 
 
 def _decode(part: Part, data: bytes, audio_length_ms: float | None, trace_id: str | None) -> codecs.Audio:
-    """Decode kept or paid audio and check it is whole (a short reply is corrupt, not speech)."""
+    """Decode kept or paid audio and check it is whole (a short reply is corrupt, not speech)
+    and no longer than its text can plausibly sound (the run's bound: a hostile reply that
+    claims or holds hours of audio is refused as its header is read or as it decodes, so
+    memory stays bounded by what the text could take)."""
     asked = part.request.audio
+    longest = untrusted.max_reply_seconds(part.request.text, audio_length_ms)
     try:
-        decoded = codecs.decode(data, asked.format, sample_rate=asked.sample_rate, channels=asked.channels)
+        decoded = codecs.decode(
+            data, asked.format, sample_rate=asked.sample_rate, channels=asked.channels, max_seconds=longest
+        )
     except codecs.AudioError as exc:
         raise errors.BadAudioError(str(exc), code=errors.BAD_AUDIO, trace_id=trace_id) from None
     short = codecs.duration_shortfall(decoded.duration_s, audio_length_ms)

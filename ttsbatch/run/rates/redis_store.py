@@ -67,19 +67,23 @@ def check_url(url: str) -> str:
     return url
 
 
+def redis_client_module():
+    """redis-py's asyncio client, or a UsageError saying how to install it (checked before
+    anything starts, so ``ttsbatch serve`` does not fail only once it is listening)."""
+    try:
+        import redis.asyncio as redis_asyncio
+    except ImportError:
+        raise UsageError("--rate-store redis://... needs redis-py: pip install 'ttsbatch[redis]'") from None
+    return redis_asyncio
+
+
 class RedisRateStore:
     """GCRA reservations shared through the Redis at ``url``."""
 
     def __init__(self, url: str, *, client: redis.asyncio.Redis | None = None):
         check_url(url)
-        try:
-            import redis.asyncio as redis_asyncio
-        except ImportError:
-            raise UsageError(
-                "--rate-store redis://... needs redis-py: pip install 'ttsbatch[redis]'"
-            ) from None
         self.url = url
-        self._redis = client or redis_asyncio.Redis.from_url(url)
+        self._redis = client or redis_client_module().Redis.from_url(url)
         # redis-py's Script sends EVALSHA and, on NOSCRIPT (a restarted or other server),
         # loads the script and retries: the script text crosses the wire once per server
         self._reserve = self._redis.register_script(LUA_RESERVE)
