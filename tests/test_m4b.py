@@ -200,6 +200,23 @@ def test_groups_built_by_worker_processes_are_the_files_one_worker_builds(run_cl
         ).read_bytes()
 
 
+def test_a_chapter_is_built_while_the_next_chapters_requests_go_on(server_factory, run_cli, tmp_path):
+    """A group is joined as soon as its last line is done, not after the whole run: the first
+    chapter's file is written before the fake hears the last chapter's last request."""
+    slow = server_factory(latency_ms=150)
+    rows = [
+        {"id": f"{g}-{n}", "text": f"Line {n} of chapter {g}.", "voice": "Calm_Woman", "group": f"ch{g}"}
+        for g, lines in ((0, 2), (1, 12))
+        for n in range(lines)
+    ]  # fmt: skip
+    manifest = write_jsonl(tmp_path / "book.jsonl", rows)
+    result = run_cli(manifest, "--format", "m4b", "--concurrency", "1", "--workers", "1", target=slow)
+    assert result.exit_code == 0, result.stderr
+    assert [g["status"] for g in result.report["groups"]] == ["ok", "ok"]
+    last_request = max(e["time"] for e in t2a_requests(slow))
+    assert (result.out_dir / "ch0.m4b").stat().st_mtime < last_request
+
+
 _RSS_SCRIPT = textwrap.dedent(
     """
     import json, re, sys
