@@ -145,8 +145,17 @@ def test_a_later_run_retakes_only_the_lines_that_failed_and_rebuilds_their_group
     longer = samples(first.out_dir / group["file"])
     assert len(longer) > len(samples(ref / group["file"]))  # the beeps are in the chapter
 
-    # a clean voice now: each failing line needs one retake, and nothing else is asked for
+    # the dry run prices what the ledger knows: the failing lines, each retaken at most twice
     clean = server_factory(voice_engine="espeak", seed=1)
+    dry = run_cli(manifest, "--format", "wav", "--rerender-qa", "2", "--dry-run", target=clean)
+    assert dry.exit_code == 0 and list(clean.log) == []
+    due = json.loads((first.out_dir / "estimate.json").read_text())["retakes"]
+    line_cost = {i["text"]: i["cost_usd"] for i in first.report["items"]}
+    assert due["lines"] == len(failing) and due["retakes"] == 2 * len(failing)
+    assert due["max_cost_usd"] == pytest.approx(2 * sum(line_cost[t] for t in failing), rel=0.05)
+    assert f"retakes: {len(failing)} lines failed their checks before" in dry.stdout
+
+    # a clean voice now: each failing line needs one retake, and nothing else is asked for
     second = run_cli(manifest, "--format", "wav", "--rerender-qa", "2", target=clean)
     assert second.exit_code == 0, second.stderr
     assert sorted(e["body"]["text"] for e in t2a_requests(clean)) == sorted(failing)

@@ -13,6 +13,7 @@ from ttsbatch.minimax import catalog
 from ttsbatch.run.cache import Cache
 from ttsbatch.run.ledger import Ledger
 from ttsbatch.run.plan import GroupJob, Job, Part
+from ttsbatch.run.retakes import Retakes
 
 #: assumed reply latency when estimating wall time (MiniMax speech typically answers in 1-3 s)
 ASSUMED_LATENCY_S = 2.0
@@ -62,7 +63,11 @@ def estimate(
     concurrency: int,
     force: bool = False,
     groups: list[GroupJob] = (),
+    rerender_qa: int = 0,
 ) -> dict:
+    """``rerender_qa``: also price the retakes the ledger already knows are due (lines whose
+    recorded checks failed); lines rendered in this run may fail theirs too, which no dry run
+    can know."""
     classified = classify(jobs, ledger, force=force, groups=groups)
     per_model: dict[str, dict] = defaultdict(
         lambda: {"lines": 0, "requests": 0, "characters": 0, "cost_usd": 0.0}
@@ -99,6 +104,7 @@ def estimate(
             k: {**v, "cost_usd": None if v["cost_usd"] is None else round(v["cost_usd"], 6)}
             for k, v in sorted(per_model.items())
         },
+        "retakes": _retakes_due(jobs, ledger, rerender_qa) if rerender_qa and ledger and not force else None,
         "audio_s": round(audio_s, 1),
         "wall_s": round(max(by_rate, by_concurrency), 1),
         "rpm": rpm,
@@ -127,4 +133,26 @@ def estimate_text(est: dict) -> str:
     ]
     for model, m in est["by_model"].items():
         lines.append(f"  {model}: {m['lines']} lines, {m['characters']} chars, {_money(m['cost_usd'])}")
+    if retakes := est.get("retakes"):
+        lines.append(
+            f"retakes: {retakes['lines']} lines failed their checks before, {retakes['retakes']} retakes at most"
+            f" · ≤ {_money(retakes['max_cost_usd'])} (lines rendered now may fail theirs too)"
+        )
     return "\n".join(lines)
+
+
+def _retakes_due(jobs: list[Job], ledger: Ledger, limit: int) -> dict:
+    """Lines the ledger recorded as failing their checks, with retakes left (``run.retakes``),
+    and what every retake they may get would cost at most."""
+    retakes = Retakes(ledger, limit)
+    lines = count = 0
+    cost: float | None = 0.0
+    for job in jobs:
+        heard = retakes.heard(job)
+        left = limit - retakes.retakes_of(job)
+        if not heard or heard.get("verdict") != "FAIL" or left <= 0:
+            continue
+        lines, count = lines + 1, count + left
+        one = catalog.speech_cost_usd(job.estimated_characters, job.model)
+        cost = None if one is None or cost is None else cost + left * one
+    return {"lines": lines, "retakes": count, "max_cost_usd": None if cost is None else round(cost, 6)}

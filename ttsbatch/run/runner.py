@@ -348,6 +348,7 @@ def dry_run(settings: RunSettings, plan: Plan) -> dict:
             concurrency=settings.concurrency,
             force=settings.force,
             groups=plan.groups,
+            rerender_qa=settings.rerender_qa,
         )
     finally:
         if ledger is not None:
