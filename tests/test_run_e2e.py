@@ -303,3 +303,19 @@ def test_offline_paces_at_the_fakes_rate_unless_told(tmp_path):
         )
         assert result.exit_code == 0, result.stderr
         assert json.loads((out / "report.json").read_text())["run"]["settings"]["rpm"] == rpm
+
+
+def test_lines_of_an_intact_group_report_their_length_when_cached(run_cli, tmp_path):
+    rows = [
+        {"id": f"l{n}", "text": f"Line {n} of the chapter.", "voice": "Calm_Woman", "group": "ch1"}
+        for n in range(3)
+    ]
+    manifest = write_jsonl(tmp_path / "m.jsonl", rows)
+    first = run_cli(manifest)
+    again = run_cli(manifest)
+    assert first.exit_code == 0 and again.exit_code == 0, again.stderr
+    assert [i["status"] for i in again.report["items"]] == ["cached"] * 3
+    assert [i["duration_s"] for i in again.report["items"]] == [
+        i["duration_s"] for i in first.report["items"]
+    ]
+    assert all(i["duration_s"] for i in again.report["items"])

@@ -263,7 +263,10 @@ class Pipeline(PayingPath):
         if job.writes_file and await self._intact_output(item):
             return
         if not job.writes_file and await self._group_intact(job.group):
-            self._finish(item, CACHED, None, None, None)  # its audio is in the group's file already
+            # its audio is in the group's file already; its length is its kept audio's, if known
+            kept = [self.ledger.source(p.source_key) for p in job.parts]
+            lengths = [None if src is None else src.audio_length_ms for src in kept]
+            self._finish(item, CACHED, None if None in lengths else _member_seconds(job, lengths), None, None)
             return
         # a long line's parts go out side by side (the limiter still paces every request)
         fetched = await asyncio.gather(*(self._obtain(item, part) for part in job.parts))
@@ -273,9 +276,8 @@ class Pipeline(PayingPath):
         item.checks = self.retakes.recalled(job) or await asyncio.to_thread(check_line, job, fetched)
         if not job.writes_file:
             # its audio goes into the group's file, assembled once every member is here
-            heard = sum((got.audio_length_ms or 0) / 1000 for got in fetched)
-            pauses = sum(p.head_pause_s + p.tail_pause_s for p in job.parts)
-            self._finish(item, OK if item.characters else CACHED, round(heard + pauses, 3), None, None)
+            seconds = _member_seconds(job, [got.audio_length_ms or 0 for got in fetched])
+            self._finish(item, OK if item.characters else CACHED, seconds, None, None)
             return
         try:
             if job.master != "none":
@@ -375,3 +377,9 @@ class Pipeline(PayingPath):
     async def _sleep_unless_stopped(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+
+
+def _member_seconds(job: Job, lengths_ms: list[float]) -> float:
+    """A group member's length in its group's file: its parts' audio and their pauses."""
+    pauses = sum(p.head_pause_s + p.tail_pause_s for p in job.parts)
+    return round(sum(lengths_ms) / 1000 + pauses, 3)
