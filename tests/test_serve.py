@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
+import subprocess
+import sys
 
 import httpx
 import openai
@@ -166,3 +169,18 @@ def test_a_client_that_hangs_up_does_not_waste_the_payment(server_factory, tmp_p
     assert again.headers["x-ttsbatch-cache"] in ("shared", "hit")
     assert float(again.headers["x-ttsbatch-cost-usd"]) == 0
     assert len(t2a_requests(fake)) == 1
+
+
+@pytest.mark.slow
+def test_a_second_server_on_the_same_cache_folder_stops_before_it_listens(server, tmp_path):
+    """Two servers on one ledger would each pay for a sound the other is paying for."""
+    cache = tmp_path / "cache"
+    with ServeProcess(server.base_url, API_KEY, cache, tmp_path / "first.log"):
+        second = subprocess.run(
+            [sys.executable, "-m", "ttsbatch.cli", "serve", "--port", "0", "--api-base", server.base_url,
+             "--cache-dir", str(cache), "--key", CLIENT_KEY],
+            env={**os.environ, "MINIMAX_API_KEY": API_KEY}, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert second.returncode == 5, second.stderr
+    assert "in use by" in second.stderr and "listening" not in second.stderr
+    assert "Traceback" not in second.stderr and API_KEY not in second.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ttsbatch.backends.minimax_native import MiniMaxNative
-from ttsbatch.cli.exits import fail
+from ttsbatch.cli.exits import fail, folder_errors
 from ttsbatch.cli.options import api_target, given_options, rate_options, target_options
 from ttsbatch.errors import ExitCode, UsageError
 from ttsbatch.minimax import catalog
@@ -104,7 +104,8 @@ def serve_command(
                 cors_origins=tuple(cors_origins),
             )
             backend = MiniMaxNative(api, timeout=timeout, max_connections=concurrency)
-            run(settings, backend, account_for(api), host=host, port=port, announce_key=made_up)
+            with folder_errors():  # another server or run holds the cache folder
+                run(settings, backend, account_for(api), host=host, port=port, announce_key=made_up)
     except UsageError as exc:
         fail(str(exc))
     except KeyboardInterrupt:

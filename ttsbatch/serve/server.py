@@ -49,9 +49,20 @@ def bind(host: str, port: int) -> socket.socket:
 def run(
     settings: ServeSettings, backend, account: Account, *, host: str, port: int, announce_key: bool = False
 ) -> None:
-    """Serve until Ctrl-C or SIGTERM, spending ``account`` (the one ``backend`` sends with)."""
+    """Serve until Ctrl-C or SIGTERM, spending ``account`` (the one ``backend`` sends with).
+
+    The cache folder is held as a run holds its output folder (``run.lock``): two servers, or a
+    server and a run, on one ledger would each pay for a sound the other is already paying for,
+    so the second one stops at once with ``FolderBusy`` (exit 5), before it listens."""
     import uvicorn
 
+    from ttsbatch.run import lock as folder_lock
+
+    with folder_lock.acquire(settings.cache_dir, wait=False):
+        _serve(uvicorn, settings, backend, account, host=host, port=port, announce_key=announce_key)
+
+
+def _serve(uvicorn, settings: ServeSettings, backend, account: Account, *, host, port, announce_key) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per MiniMax call is the access log's job
     sock = bind(host, port)
