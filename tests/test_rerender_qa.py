@@ -207,3 +207,17 @@ def test_lines_made_again_from_kept_audio_are_judged_as_before(server_factory, r
     )
     for before, after in zip(first.report["items"], again.report["items"], strict=True):
         assert after["checks"] == before["checks"], before["id"]  # one pace reason, not two
+
+
+def test_lines_with_the_same_sound_share_its_retakes(server_factory, run_cli, tmp_path):
+    """Two lines asking for the same sound are paid once, and so are its retakes."""
+    rows = lines(3)
+    rows.append({**rows[0], "id": "same-as-l00"})
+    manifest = write_jsonl(tmp_path / "m.jsonl", rows)
+    server = server_factory(voice_engine="espeak", faults={"tail_beep": 1.0}, seed=1)  # every take beeps
+    result = run_cli(manifest, "--format", "wav", "--rerender-qa", "2", target=server)
+    asked = faults_by_text(server)
+    assert sorted(len(seq) for seq in asked.values()) == [3, 3, 3], asked  # 1 take + 2 retakes per sound
+    items = {i["id"]: i for i in result.report["items"]}
+    assert items["l00"]["checks"]["takes"] == items["same-as-l00"]["checks"]["takes"] == 3
+    assert items["l00"]["checks"]["verdict"] == items["same-as-l00"]["checks"]["verdict"] == "FAIL"

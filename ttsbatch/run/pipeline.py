@@ -221,42 +221,52 @@ class Pipeline(PayingPath):
         return False
 
     async def _retake_failing(self, results: list[ItemResult]) -> None:
-        """``--rerender-qa``: rounds of retakes, each for every line still failing its checks."""
+        """``--rerender-qa``: rounds of retakes, each for every sound still failing its checks
+        (lines with the same sound share its retake: it is paid once)."""
         for _ in range(self.retakes.limit):
-            due = [item for item in results if self.retakes.wanted(item)]
+            due: dict[tuple[str, ...], list[ItemResult]] = {}
+            for item in results:
+                if self.retakes.wanted(item):
+                    due.setdefault(tuple(p.source_key for p in item.job.parts), []).append(item)
             if not due or self.stop.is_set():
                 return
-            await asyncio.gather(*(self._retake(item) for item in due))
+            await asyncio.gather(*(self._retake(items) for items in due.values()))
 
-    async def _retake(self, item: ItemResult) -> None:
-        """Pay for the next take of every part of the line, hear it, and make the line (or its
-        group) again from it when it is better than the take in use (``retakes.score``)."""
-        job, status, error = item.job, item.status, item.error
-        item.checks = before = item.checks or self.retakes.heard(job)
-        self.retakes.record(item)  # the take in use, heard: what the next one is measured against
+    async def _retake(self, items: list[ItemResult]) -> None:
+        """Pay (as the first of ``items``) for the next take of every part of their sound, hear
+        it, and make each line (or its group) again from it when it is better than the take in
+        use (``retakes.score``)."""
+        payer = items[0]
+        job, status, error = payer.job, payer.status, payer.error
+        before = payer.checks or self.retakes.heard(job)
+        for item in items:
+            item.checks = item.checks or before
+        self.retakes.record(payer)  # the take in use, heard: what the next one is measured against
         try:
-            fetched = await asyncio.gather(*(self._request(item, part, retake=True) for part in job.parts))
+            fetched = await asyncio.gather(*(self._request(payer, part, retake=True) for part in job.parts))
             checks = None
             if all(got is not None for got in fetched):
                 checks = await asyncio.to_thread(check_line, job, fetched)
-            if checks is None:  # stopped, or no take came (the line keeps the one it has)
-                item.status, item.error = status, error
-                self.retakes.gave_up.add(job.id)
+            if checks is None:  # stopped, or no take came (the lines keep the one they have)
+                payer.status, payer.error = status, error
+                self.retakes.gave_up.update(item.job.id for item in items)
                 return
             check_pace_against(checks, before.get("voice_median_spc"))
             for got in fetched:
                 self.ledger.judge_take(got.part.source_key, got.take, checks)
-            if score(checks) < score(before):
-                for got in fetched:
-                    self.ledger.choose_take(got.part.source_key, got.take)
-                group = self._groups.get(job.group)
-                self.cache.stale.update([job.relpath] if group is None else [job.relpath, group.relpath])
-                self._group_checks.pop(job.group, None)
+            if score(checks) >= score(before):
+                return
+            for got in fetched:
+                self.ledger.choose_take(got.part.source_key, got.take)
+            for item in items:
+                group = self._groups.get(item.job.group)
+                self.cache.stale.update([item.job.relpath] + ([group.relpath] if group else []))
+                self._group_checks.pop(item.job.group, None)
                 await self._process(item)
-                item.checks = checks
+                item.checks = dict(checks)
         except (OSError, StorageError) as exc:
             self.storage.fail(as_storage_error(exc, job.path))
-            item.status, item.error = status, error
+            payer.status, payer.error = status, error
 
     async def _process(self, item: ItemResult, *, again: bool = True) -> None:
         job = item.job
