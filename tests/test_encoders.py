@@ -48,6 +48,37 @@ def test_every_writer_streams_blocks_to_a_path_or_a_file(tmp_path, fmt, to_path)
         assert np.abs(decoded - np.clip(x, -1, 1)).max() < 1 / 16384
 
 
+@pytest.mark.parametrize("fmt", encoders.OUTPUT_EXTENSIONS)
+def test_open_decoder_reads_every_format_back_in_blocks(tmp_path, fmt):
+    """The one reader for files of every format (QA, the duration check, the retail sample):
+    by extension, or by ``fmt`` for a file whose name does not say (a temporary file)."""
+    x = clip()
+    path = tmp_path / f"a.{fmt}"
+    with encoders.open_writer(fmt, path, 44100, 2, 192) as out:
+        out.write(x)
+    unnamed = tmp_path / "a.part"
+    unnamed.hardlink_to(path)
+    for where, named in ((unnamed, fmt), (path, None)):
+        with encoders.open_decoder(where, named) as f:
+            assert (f.samplerate, f.channels) == (44100, 2)
+            blocks = list(f.blocks(4096))
+        assert [len(b) for b in blocks[:-1]] == [4096] * (len(blocks) - 1)
+        got = np.concatenate(blocks)
+        assert got.dtype == np.float32 and got.shape == x.shape  # lossy too: sample-exact length
+        if encoders.get(fmt).lossy:
+            assert np.mean(np.sign(got) == np.sign(x)) > 0.95
+        else:
+            assert np.abs(got - x).max() < 1 / 16384
+
+
+@pytest.mark.parametrize("fmt", encoders.OUTPUT_EXTENSIONS)
+def test_open_decoder_says_a_file_is_not_audio_as_an_encoder_error(tmp_path, fmt):
+    path = tmp_path / f"bad.{fmt}"
+    path.write_bytes(b"this is not audio at all" * 40)
+    with pytest.raises(encoders.EncoderError, match="does not (decode|open)"), encoders.open_decoder(path) as f:
+        list(f.blocks(4096))
+
+
 def test_atomic_path_renames_only_on_success_and_keeps_the_mode_open_would_give(tmp_path):
     target = tmp_path / "sub" / "out.wav"
     with atomic_path(target) as tmp:

@@ -12,13 +12,12 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-import soundfile as sf
 
 from ttsbatch.audio import encoders
 from ttsbatch.audio.codecs import FileInfo
 from ttsbatch.audio.encoders import mp3
 from ttsbatch.audio.meter import Analysis, Analyzer, analyze
-from ttsbatch.audio.pcm import BLOCK_FRAMES, read_blocks
+from ttsbatch.audio.pcm import BLOCK_FRAMES
 from ttsbatch.audio.presets import Preset
 
 
@@ -71,19 +70,17 @@ def scan_file(
 ) -> Scan:
     """Decode a file block by block (headers can lie; decoding cannot), counting frames and,
     when ``measure``, feeding the meter (with true peak) and reading the MP3 frame bitrates.
-    ``fmt`` names the format when the path's suffix does not (a temporary file); formats
-    libsndfile cannot read (AAC) are decoded by their own reader (``encoders``)."""
+    ``fmt`` names the format when the path's suffix does not (a temporary file); each format
+    is read by ``encoders.open_decoder`` (libsndfile, or the format's own reader: AAC)."""
     frames = 0
-    fmt = fmt or os.path.splitext(path)[1].lower().lstrip(".")
-    own = encoders.open_reader(fmt, path)
-    with own if own is not None else sf.SoundFile(str(path)) as f:
+    with encoders.open_decoder(path, fmt) as f:
         analyzer = Analyzer(f.samplerate, f.channels, true_peak=True) if measure else None
-        for block in f.blocks(block_frames) if own is not None else read_blocks(f, block_frames):
+        for block in f.blocks(block_frames):
             frames += len(block)
             if analyzer:
                 analyzer.feed(block)
         rate, channels = f.samplerate, f.channels
-        is_mp3 = own is None and f.format == "MP3"
+        is_mp3 = f.format == "MP3"
     analysis = analyzer.finish() if analyzer else None
     return Scan(frames, rate, channels, analysis, mp3.bitrates(path) if analysis and is_mp3 else None)
 

@@ -1,7 +1,8 @@
 """Google Play Books: a W3C audiobook (Audiobooks / Publication Manifest) packaged as a
 Lightweight Packaging Format ``.lpf`` zip: ``publication.json`` at its root, the chapter
 files in its reading order, and an HTML table of contents (``rel: contents``), which is how
-Play Books takes custom chapter titles."""
+Play Books takes custom chapter titles. Google takes MP3, WAV, FLAC and AAC (m4a, m4b), lossy
+ones at 128 kb/s or more (its Publisher Program Policies): a book under that gets a warning."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import zipfile
 from pathlib import Path
 
+from ttsbatch.audio import encoders
 from ttsbatch.packages.book import Book, safe_name
 
 MEDIA_TYPES = {
@@ -20,6 +22,8 @@ MEDIA_TYPES = {
     "wav": "audio/wav",
 }
 TOC = "toc.html"
+#: the least bitrate Google takes for lossy audio
+MIN_KBPS = 128
 
 
 def iso_duration(seconds: float) -> str:
@@ -84,4 +88,10 @@ def write_google(book: Book, folder: Path) -> dict:
         z.writestr(TOC, toc_html(book, urls))
         for chapter, url in zip(book.chapters, urls, strict=True):
             z.write(chapter.path, url)
-    return {"files": [lpf.name], "warnings": []}
+    warnings = []
+    if encoders.is_lossy(book.fmt) and book.bitrate_kbps < MIN_KBPS:
+        warnings.append(
+            f"Google Play takes {MIN_KBPS} kb/s or more: these chapters are {book.fmt} at "
+            f"{book.bitrate_kbps} kb/s; render them with --bitrate {MIN_KBPS}k"
+        )
+    return {"files": [lpf.name], "warnings": warnings}

@@ -1,8 +1,10 @@
 """The retail sample: a stretch of the book's own audio, faded in and out, encoded like the
-book. ACX asks for 1 to 5 minutes, with no credits in it; ttsbatch takes up to 3 minutes of
-the chapters, starting 30 s in (past the chapter's announcement), at the mastered level.
+book unless the caller names another format (``acx``: MP3 for a book in AAC). ACX asks for
+1 to 5 minutes, with no credits in it; ttsbatch takes up to 3 minutes of the chapters,
+starting 30 s in (past the chapter's announcement), at the mastered level.
 
-Decoded and encoded block by block (memory stays one block, whatever the book's length).
+Decoded (``encoders.open_decoder``: any format ttsbatch writes, m4b included) and encoded
+block by block (memory stays one block, whatever the book's length).
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from ttsbatch.audio import encoders
-from ttsbatch.audio.pcm import read_blocks
+from ttsbatch.audio.pcm import BLOCK_FRAMES
 from ttsbatch.packages.book import Book, Chapter, PackageError
 
 #: ACX's limits for a retail sample, and what ttsbatch aims for within them
@@ -47,42 +48,44 @@ def choose(total_s: float) -> Sample:
     return Sample(round(start, 3), round(duration, 3), warning)
 
 
-def write_sample(book: Book, path: Path) -> Sample:
-    """Cut, fade and encode the sample into ``path`` (a fresh file inside a package folder)."""
+def write_sample(book: Book, path: Path, fmt: str | None = None, bitrate_kbps: int | None = None) -> Sample:
+    """Cut, fade and encode the sample into ``path`` (a fresh file inside a package folder), as
+    ``fmt`` at ``bitrate_kbps`` (the book's format and bitrate unless given)."""
     chapters = [c for c in book.chapters if c.role is None] or book.chapters
     sample = choose(sum(c.duration_s for c in chapters))
     fade = min(FADE_S, sample.duration_s / 4)
+    fmt, kbps = fmt or book.fmt, bitrate_kbps or book.bitrate_kbps
+    frames = _cut(chapters, sample, book.fmt, book.rate)
     try:
-        with encoders.open_writer(book.fmt, path, book.rate, book.channels, book.bitrate_kbps) as out:
-            for block in _faded(_cut(chapters, sample, book.rate), book.rate, sample.duration_s, fade):
+        with encoders.open_writer(fmt, path, book.rate, book.channels, kbps) as out:
+            for block in _faded(frames, book.rate, sample.duration_s, fade):
                 out.write(block)
     except encoders.EncoderError as exc:
         raise PackageError(f"retail sample: {exc}") from None
     return sample
 
 
-def _cut(chapters: list[Chapter], sample: Sample, rate: int) -> Iterator[np.ndarray]:
-    """The sample's frames, read across chapter files as one stream."""
+def _cut(chapters: list[Chapter], sample: Sample, fmt: str, rate: int) -> Iterator[np.ndarray]:
+    """The sample's frames, read across the chapter files (``fmt``) as one stream."""
     skip = round(sample.start_s * rate)
     left = round(sample.duration_s * rate)
     for chapter in chapters:
         try:
-            f = sf.SoundFile(str(chapter.path))
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise PackageError(f"retail sample: {chapter.path.name} does not decode here: {exc}") from None
-        with f:
-            if f.samplerate != rate:
-                raise PackageError(f"{chapter.path.name} is {f.samplerate} Hz, not the run's {rate} Hz")
-            for block in read_blocks(f):
-                if skip >= len(block):
-                    skip -= len(block)
-                    continue
-                block, skip = block[skip:], 0
-                block = block[:left]
-                left -= len(block)
-                yield block
-                if left <= 0:
-                    return
+            with encoders.open_decoder(chapter.path, fmt) as f:
+                if f.samplerate != rate:
+                    raise PackageError(f"{chapter.path.name} is {f.samplerate} Hz, not the run's {rate} Hz")
+                for block in f.blocks(BLOCK_FRAMES):
+                    if skip >= len(block):
+                        skip -= len(block)
+                        continue
+                    block, skip = block[skip:], 0
+                    block = block[:left]
+                    left -= len(block)
+                    yield block
+                    if left <= 0:
+                        return
+        except encoders.EncoderError as exc:
+            raise PackageError(f"retail sample: {chapter.path.name}: {exc}") from None
 
 
 def _faded(blocks: Iterator[np.ndarray], rate: int, duration_s: float, fade_s: float) -> Iterator[np.ndarray]:

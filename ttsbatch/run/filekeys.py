@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-import soundfile as sf
-
 from ttsbatch.audio import encoders, qa
 from ttsbatch.run.ledger import Output, sha256_file
 
@@ -69,7 +67,7 @@ def adopt(target: Target) -> Output | None:
         return None
     try:
         scan = qa.scan_file(target.path, measure=False)
-    except (sf.LibsndfileError, encoders.EncoderError, OSError, RuntimeError):  # AAC: EncoderError
+    except (encoders.EncoderError, OSError):  # what does not decode, in any format (encoders.open_decoder)
         return None
     if scan.frames != note["frames"] or not scan.frames:
         return None

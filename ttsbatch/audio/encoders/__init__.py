@@ -21,7 +21,9 @@ module-level ``ENCODERS = (Encoder("ext", Writer, ..., note=KeyNote(write, read)
 folder is scanned at import, so nothing else changes (modules are read in name order, which
 is the order of ``OUTPUT_EXTENSIONS``). Files are checked after writing by decoding them:
 with libsndfile, unless the format brings a ``reader`` (AAC in ``.m4b``/``.m4a``: ``mp4.py``,
-through PyAV, which keeps its note in a freeform ``----`` atom).
+through PyAV, which keeps its note in a freeform ``----`` atom). ``open_decoder`` is the one
+way to read a file of any of these formats back in blocks (the post-write checks, the store
+packages' retail sample).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 import numpy as np
+import soundfile as sf
+
+from ttsbatch.audio.pcm import read_blocks
 
 #: where a writer writes: a path, or a seekable binary file (``io.BytesIO`` for whole clips)
 Target = str | os.PathLike | BinaryIO
@@ -57,6 +62,7 @@ class Writer(Protocol):
 class Reader(Protocol):
     samplerate: int
     channels: int
+    format: str  # the container, as its decoder names it (libsndfile's ``MP3``, ``WAV``; ``MP4``)
 
     def blocks(self, block_frames: int): ...
 
@@ -140,6 +146,43 @@ def open_reader(fmt: str | None, source: Target) -> Reader | None:
     """The format's own reader at ``source``, or None when libsndfile decodes it."""
     encoder = ENCODERS.get(fmt) if fmt else None
     return encoder.reader(source) if encoder is not None and encoder.reader else None
+
+
+def open_decoder(path: str | os.PathLike, fmt: str | None = None) -> Reader:
+    """A block reader for a file of any format ttsbatch writes, by ``fmt`` or else the path's
+    extension: the format's own reader (AAC in MP4), else libsndfile's. Raises
+    ``EncoderError`` for a file that does not open as audio."""
+    fmt = fmt or os.path.splitext(path)[1].lower().lstrip(".")
+    return open_reader(fmt, path) or SoundFileReader(path)
+
+
+class SoundFileReader:
+    """libsndfile's decoder (WAV, FLAC, MP3) as a ``Reader``: blocks of as many frames as
+    really decode (``pcm.read_blocks``), not as many as the header claims."""
+
+    def __init__(self, source: Target) -> None:
+        where = os.fspath(source) if isinstance(source, (str, os.PathLike)) else source
+        try:
+            self._file = sf.SoundFile(where)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise EncoderError(f"audio does not decode: {exc}") from None
+        f = self._file
+        self.samplerate, self.channels, self.format = f.samplerate, f.channels, f.format
+
+    def blocks(self, block_frames: int):
+        try:
+            yield from read_blocks(self._file, block_frames)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise EncoderError(f"audio does not decode: {exc}") from None
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> SoundFileReader:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
 
 
 def _discover() -> dict[str, Encoder]:

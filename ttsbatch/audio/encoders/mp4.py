@@ -124,6 +124,7 @@ class Mp4Reader:
         self._stream = self._container.streams.audio[0]
         ctx = self._stream.codec_context
         self.samplerate, self.channels, self.codec = ctx.sample_rate, ctx.channels, ctx.name
+        self.format = "MP4"
         self.profile = ctx.profile
         duration, base = self._stream.duration, self._stream.time_base
         self.frames = round(duration * base * self.samplerate) if duration and base else None
