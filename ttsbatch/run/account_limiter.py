@@ -4,8 +4,10 @@ Every process that spends the account (two CI jobs, a render and a ``ttsbatch se
 workers on many machines) books its starts on one GCRA schedule in a shared store
 (``rates.file_store`` on one machine, ``rates.redis_store`` across machines), so together
 they never start more than the pace allows. The pace is the ``--rpm`` the user gave (cut in
-half on a rate signal and crept back, as ``RateLimiter`` does) or, under ``--rpm auto``,
-whatever ``rates.auto.AutoRate`` has found from the service's signals.
+half on a rate signal, once per ``PAUSE_S``, and crept back, never under ``FLOOR_SHARE`` of
+it: see ``run.limiter``) or, under ``--rpm auto``, whatever ``rates.auto.AutoRate`` has found
+from the service's signals. With nothing to share (``--offline``, a library caller) the store
+is ``rates.memory_store``: the same schedule in this process only.
 
 A start, in order (G's notes in ``rates.auto``): wait out a hold (a server's Retry-After)
 and the auto mirror's ``window_wait``; book the next slot in the store at today's pace and
