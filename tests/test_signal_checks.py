@@ -1,5 +1,5 @@
 """Signal checks that hear defects, not loudness (issue 15): each pure check on a made clip,
-then the real CLI against the fake injecting each defect into 50 espeak lines."""
+then the real CLI against the fake injecting each defect into 50 lines, in the tone voice and in espeak."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from signals import speech_like
 
 from ttsbatch.audio import signal_checks as sc
 from ttsbatch.fake.voice import espeak
+from ttsbatch.minimax import catalog
 
 RATE = 24000
 
@@ -90,17 +91,53 @@ SENTENCES = [
 ]
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not espeak.available(), reason="espeak-ng (espeakng-loader) is not installed")
-def test_every_injected_defect_is_caught_and_no_clean_line_is_flagged(server_factory, run_cli, tmp_path):
+NO_ESPEAK = pytest.mark.skipif(not espeak.available(), reason="espeak-ng (espeakng-loader) is not installed")
+HANZI = "灯塔看守人又爬上了楼梯每天晚上都需要油和耐心船从远处驶过光像缓慢的星她把写在一本绿色小子里"
+
+
+def sentence_lines() -> list[dict]:
+    """50 lines of 1-3 of the sentences, one voice."""
     rng = random.Random(5)
-    rows = [
+    return [
         {"id": f"l{i:02d}", "voice": "English_expressive_narrator",
          "text": " ".join(rng.sample(SENTENCES, rng.randint(1, 3))) + f" Line {i}."}
         for i in range(50)
     ]  # fmt: skip
+
+
+def word_salad_lines() -> list[dict]:
+    """50 lines of 4-16 of the sentences' words in random order (Chinese characters for the zh
+    voice), four voices at three speeds in turn: on these the tone voice's steady sines of
+    before flagged 3 clean lines with a tail tone (up to 75 dB)."""
+    rng = random.Random(5)
+    cast = [("English_expressive_narrator", 1.0), ("English_Graceful_Lady", 1.5), ("female-yujie", 1.0),
+            ("Deep_Voice_Man", 1.25)]  # fmt: skip
+    words = " ".join(SENTENCES).lower().replace(",", "").replace(".", "").split()
+    rows = []
+    for i in range(50):
+        voice, speed = cast[i % len(cast)]
+        if catalog.SYSTEM_VOICES[voice] == "zh":
+            text = "".join(rng.choice(HANZI) for _ in range(rng.randint(6, 30))) + rng.choice("。！？，")
+        else:
+            said = " ".join(rng.choice(words) for _ in range(rng.randint(4, 16)))
+            text = said.capitalize() + rng.choice(".!?,")
+        rows.append({"id": f"l{i:02d}", "voice": voice, "speed": speed, "text": text})
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("engine", "lines"),
+    [
+        ("tone", word_salad_lines),  # the fake's default voice: what users' CI hears
+        pytest.param("espeak", sentence_lines, marks=[pytest.mark.slow, NO_ESPEAK]),
+    ],
+)
+def test_every_injected_defect_is_caught_and_no_clean_line_is_flagged(
+    server_factory, run_cli, tmp_path, engine, lines
+):
+    rows = lines()
     faults = {"truncated_speech": 0.1, "tail_beep": 0.1, "long_silence": 0.1}
-    server = server_factory(voice_engine="espeak", faults=faults, seed=1)
+    server = server_factory(voice_engine=engine, faults=faults, seed=1)
     result = run_cli(write_jsonl(tmp_path / "m.jsonl", rows), "--fail-on", "qa", target=server)
     injected = {r["body"]["text"]: r["fault"] for r in t2a_requests(server)}
     assert set(injected.values()) >= set(faults), injected  # each defect drawn at least once
