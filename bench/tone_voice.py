@@ -60,7 +60,7 @@ def texts(n: int, seed: int) -> list[tuple[str, str, float, float]]:
             else:
                 words = [rng.choice(WORDS) for _ in range(rng.randint(2, 16))]
                 sentences.append(" ".join(words).capitalize() + rng.choice(ENDINGS))
-        if rng.random() < 0.1:
+        if len(sentences) > 1 and rng.random() < 0.15:  # between words: a run moves edge markers out
             sentences.insert(1, f"<#{rng.choice((0.3, 0.8, 2.0))}#>")
         if rng.random() < 0.3:
             sentences.append(f"第{i}行。" if catalog.SYSTEM_VOICES[voice] == "zh" else f"Line {i}.")

@@ -42,8 +42,8 @@ TABLE = 512  # power of two: wave index wraps with a bit mask
 ENV_TABLE = 1024
 _FRAC = np.linspace(0.0, 1.0, ENV_TABLE)
 _ENVELOPE = np.sqrt(np.sin(np.pi * _FRAC)).astype(np.float32)
-#: a phrase's last syllable: up in 15 % of it, then decaying to 0 as a voice trails off
-_DECAY = (np.sqrt(np.minimum(1.0, _FRAC / 0.15)) * (1.0 - _FRAC) ** 1.5).astype(np.float32)
+#: a phrase's last syllable: up in 15 % of it, then decaying linearly to 0 as a voice trails off
+_DECAY = (np.sqrt(np.minimum(1.0, _FRAC / 0.15)) * (1.0 - _FRAC)).astype(np.float32)
 #: breath noise under the harmonics, this far below them (dB); a fixed table of white noise,
 #: read from a random point per clip (cheaper than drawing noise for every sample)
 BREATH_HNR_DB = 20.0
