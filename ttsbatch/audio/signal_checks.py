@@ -43,8 +43,11 @@ NATURAL_PAUSE_S = 1.5
 #: level varies less than 4 dB across the 4 segments: speech moves its pitch and its level,
 #: a beep does neither (speech under it can lift a segment's level, hence 4 and not 1). Measured
 #: on 50 espeak lines: clean at most 54 dB (0 flagged), 1 kHz beeps at -24 dB mixed over the
-#: end of the speech 65-84 dB (50 of 50). The fake's tone voice is a sum of steady sines and
-#: scores up to 67 dB: 2 of 50 of its clean clips are flagged (use espeak to judge the checks).
+#: end of the speech 65-84 dB (50 of 50). The fake's tone voice (users' CI) breathes like a
+#: voice: clean at most 53 dB on 400 varied clips (bench/tone_voice.py, 0 flagged), its beeps
+#: 50 of 50; as steady sines over digital zero it scored up to 80 dB (25 of 400 flagged).
+#: espeak on those varied clips: 7-10 of 200 flagged at its held f0 (150-200 Hz, mostly
+#: speed 0.5 or Chinese), see docs/decisions.md.
 TONE_SEGMENT_S, TONE_SEGMENTS, TONE_OVER_MEDIAN_DB, TONE_STEADY_DB = 0.125, 4, 60.0, 4.0
 TONE_BAND_HZ = (150.0, 8000.0)
 #: a run of this many consecutive samples at full scale is clipping (one can be a true peak)

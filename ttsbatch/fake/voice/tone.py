@@ -8,8 +8,8 @@ benchmarks want it cheap and bit-for-bit reproducible. Every billed character ta
 
 It is also the voice users' CI runs ttsbatch's signal checks against, so it must not look
 like a defect where speech does not: steady sines over digital zero looked like a trailing
-beep to ``audio.signal_checks.tail_tone`` (up to 77 dB over the spectrum, 7 % of clean
-clips flagged). Like a voice it now breathes (noise ~20 dB under the harmonics), stresses
+beep to ``audio.signal_checks.tail_tone`` (up to 80 dB over the spectrum, 6 % of varied
+clean clips flagged). Like a voice it now breathes (noise ~20 dB under the harmonics), stresses
 some syllables more than others, and ends a phrase by falling in pitch and decaying.
 """
 
