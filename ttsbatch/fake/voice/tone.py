@@ -166,7 +166,7 @@ def synthesize(
         return np.zeros(0, dtype=np.float32)
 
     # Everything below is per syllable, then one pass of cheap per-sample ops (repeat,
-    # multiply, table lookups): ~1500x realtime on one core, even for the longest text.
+    # multiply, table lookups): ~1400x realtime on one core, even for the longest text.
     bounds = np.round(np.cumsum(plan.durs) * rate).astype(np.int64)
     lengths = np.diff(np.concatenate(([0], bounds)))
     starts = bounds - lengths
