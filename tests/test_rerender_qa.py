@@ -221,3 +221,15 @@ def test_lines_with_the_same_sound_share_its_retakes(server_factory, run_cli, tm
     items = {i["id"]: i for i in result.report["items"]}
     assert items["l00"]["checks"]["takes"] == items["same-as-l00"]["checks"]["takes"] == 3
     assert items["l00"]["checks"]["verdict"] == items["same-as-l00"]["checks"]["verdict"] == "FAIL"
+
+
+def test_a_retake_that_needed_a_retry_leaves_no_error_on_the_line(server_factory, run_cli, tmp_path):
+    rows = lines(8)
+    manifest = write_jsonl(tmp_path / "m.jsonl", rows)
+    server = server_factory(voice_engine="espeak", faults={"tail_beep": 0.6, "http500": 0.4}, seed=5)
+    result = run_cli(manifest, "--format", "wav", "--rerender-qa", "2", "--max-retries", "10", target=server)
+    seen = [e["fault"] for e in t2a_requests(server)]
+    assert "http500" in seen and seen.count("tail_beep") > len(rows) / 3, seen  # retakes met errors
+    assert all(i["status"] in ("ok", "cached") and i["error"] is None for i in result.report["items"]), [
+        (i["id"], i["status"], i["error"]) for i in result.report["items"]
+    ]

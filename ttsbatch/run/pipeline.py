@@ -247,8 +247,8 @@ class Pipeline(PayingPath):
             checks = None
             if all(got is not None for got in fetched):
                 checks = await asyncio.to_thread(check_line, job, fetched)
+            payer.status, payer.error = status, error  # a retried attempt's error is not the line's
             if checks is None:  # stopped, or no take came (the lines keep the one they have)
-                payer.status, payer.error = status, error
                 self.retakes.gave_up.update(item.job.id for item in items)
                 return
             check_pace_against(checks, before.get("voice_median_spc"))
