@@ -30,6 +30,21 @@ MAX_RSS_MB = 600
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: the real CLI in a process of its own that writes its own peak RSS (VmHWM) on the way out.
+#: Not the parent's ``wait4`` rusage: Linux carries the forking process's high-water mark
+#: into a child's ``ru_maxrss`` across exec, so it measured pytest's memory once pytest grew.
+_CLI_WITH_PEAK = (
+    "import atexit, os\n"
+    "def peak():\n"
+    "    for row in open('/proc/self/status'):\n"
+    "        if row.startswith('VmHWM:'):\n"
+    "            open(os.environ['TTSBATCH_TEST_PEAK_FILE'], 'w').write(row.split()[1])\n"
+    "atexit.register(peak)\n"
+    "from ttsbatch.cli.main import main\n"
+    "main()\n"
+)
+
+
 def run_child(manifest: Path, out: Path, base_url: str, *args: str) -> dict:
     """``ttsbatch run`` in a child process; returns its exit code, output, wall time and peak RSS."""
     env = {
@@ -39,14 +54,15 @@ def run_child(manifest: Path, out: Path, base_url: str, *args: str) -> dict:
         "PYTHONPATH": str(ROOT),
     }
     env.pop("MINIMAX_API_HOST", None)
-    cmd = [sys.executable, "-c", "from ttsbatch.cli.main import main; main()", "run", str(manifest)]
+    peak_file = out.parent / "child.peak"
+    env["TTSBATCH_TEST_PEAK_FILE"] = str(peak_file)
+    cmd = [sys.executable, "-c", _CLI_WITH_PEAK, "run", str(manifest)]
     cmd += ["--out", str(out), "--seed", "1", "--rpm", "60000", "--format", "wav", "--sample-rate", "32000"]
     cmd += ["--timeout", str(TIMEOUT_S), *args]
     started = time.monotonic()
     with open(out.parent / "child.stdout", "w+b") as so, open(out.parent / "child.stderr", "w+b") as se:
         child = subprocess.Popen(cmd, env=env, stdout=so, stderr=se)
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
+        child.wait()
         so.seek(0), se.seek(0)
         stdout, stderr = so.read().decode(), se.read().decode()
     return {
@@ -54,7 +70,7 @@ def run_child(manifest: Path, out: Path, base_url: str, *args: str) -> dict:
         "stdout": stdout,
         "stderr": stderr,
         "wall_s": time.monotonic() - started,
-        "rss_mb": usage.ru_maxrss / 1024,  # Linux: KiB
+        "rss_mb": int(peak_file.read_text()) / 1024,  # VmHWM, KiB
     }
 
 
