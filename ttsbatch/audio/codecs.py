@@ -3,10 +3,12 @@
 Everything is numpy float32 of shape ``(frames, channels)`` between decode and encode, so a
 clip is never lossy-encoded twice and never joined as encoded bytes (concatenated MP3s play
 only up to the first part's end in many players, and each re-encode adds loss and delay).
-soundfile's bundled libsndfile decodes every container; the writers come from
+soundfile's bundled libsndfile decodes what the API sends (FLAC, WAV, MP3, PCM) and our own
+WAV/FLAC/MP3; AAC in MP4 (m4a/m4b) is read by its encoder's reader (PyAV), and
+``encoders.open_decoder`` reads any output format back in blocks. The writers come from
 ``ttsbatch.audio.encoders`` (WAV and FLAC through libsndfile; MP3 through LAME with a gapless
-Info frame, 5-6x cheaper than libsndfile's MP3 writer: README, Performance); python-soxr
-resamples (~130 dB, no aliasing).
+Info frame, 5-6x cheaper than libsndfile's MP3 writer: README, Performance; AAC through
+PyAV's FFmpeg); python-soxr resamples (~130 dB, no aliasing).
 """
 
 from __future__ import annotations
