@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from click.testing import CliRunner
@@ -128,6 +129,45 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def unavailable(message: str) -> NoReturn:
+    """A test's real dependency (a service, a tool, a kernel feature) is missing: skip it on a
+    developer's machine, fail it under CI (``.ci/run`` installs everything, and sets CI), so
+    no test passes there by not running."""
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI must run this test: .ci/run installs what it needs)")
+    pytest.skip(message)
+
+
+def needs(available: bool, what: str) -> pytest.MarkDecorator:
+    """The marker form of ``unavailable``: skip where ``what`` is missing, except under CI,
+    where the test runs anyway and fails on the missing piece."""
+    return pytest.mark.skipif(not available and not os.environ.get("CI"), reason=f"needs {what}")
+
+
+def most_in_window(times: list[float], window: float, slack: float = 1e-9) -> int:
+    """The most starts in any half-open window ``(t - window, t]``; ``slack`` forgives
+    rounding (and, for times measured by a client, its read-out jitter)."""
+    times = sorted(times)
+    most, lo = 0, 0
+    for hi, t in enumerate(times):
+        while times[lo] <= t - window + slack:
+            lo += 1
+        most = max(most, hi - lo + 1)
+    return most
+
+
+#: narration for the espeak voice: the signal-check and retake tests draw their lines from it
+SENTENCES = [
+    "The lighthouse keeper climbed the stairs again.",
+    "Every evening the lamp needed oil and patience.",
+    "Ships passed far out, their lights like slow stars.",
+    "She wrote the weather in a small green book.",
+    "On the third night a storm came from the west.",
+    "The radio crackled with voices from the harbour.",
+    "By morning the sea was flat and grey as slate.",
+]
+
+
 def t2a_requests(server: FakeServer) -> list[dict]:
     return [e for e in server.log if e["path"] == "/v1/t2a_v2"]
 
@@ -150,7 +190,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """A real redis-server on a free loopback port, no persistence, stopped afterwards.
-    Skipped where it is not installed, except under CI (CI set), where that is a failure."""
+    Skipped where it is not installed, except under CI, where that is a failure (``unavailable``)."""
     exe = shutil.which("redis-server") or next(iter(glob.glob("/usr/bin/redis-server")), None)
     try:
         import redis
@@ -158,9 +198,7 @@ def redis_url(tmp_path_factory):
         redis = None
     if exe is None or redis is None:
         missing = "redis-server (apt-get install -y redis-server)" if exe is None else "redis-py"
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing} is missing under CI; .ci/run installs it")
-        pytest.skip(f"{missing} not installed")
+        unavailable(f"{missing} is not installed")
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     cmd = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from conftest import t2a_requests, write_jsonl
+from conftest import t2a_requests, unavailable, write_jsonl
 
 LINES = 20
 pytestmark = pytest.mark.slow
@@ -40,9 +40,7 @@ class Disk:
             ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(self.path)], capture_output=True, text=True
         )
         if done.returncode != 0:
-            if os.environ.get("CI"):
-                pytest.fail(f"cannot mount a tmpfs under CI: {done.stderr.strip()}")
-            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+            unavailable(f"cannot mount a tmpfs here: {done.stderr.strip()}")
 
     def remount(self, options: str) -> None:
         subprocess.run(["mount", "-o", f"remount,{options}", str(self.path)], check=True)

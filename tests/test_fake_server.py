@@ -19,6 +19,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import needs
 
 from ttsbatch.audio.codecs import decode
 from ttsbatch.fake import FakeConfig, FakeServer
@@ -552,7 +553,7 @@ def test_log_over_http_and_reset(make_server):
         assert server.log == []
 
 
-@pytest.mark.skipif(not espeak.available(), reason="espeakng-loader not installed")
+@needs(espeak.available(), "espeakng-loader")
 def test_espeak_voice(make_server):
     server = make_server(voice_engine="espeak")
     assert server.voice_engine == "espeak"

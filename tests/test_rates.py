@@ -12,6 +12,7 @@ import sys
 import time
 
 import pytest
+from conftest import most_in_window
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,18 +20,6 @@ from ttsbatch.errors import UsageError
 from ttsbatch.run.rates import gcra
 from ttsbatch.run.rates.file_store import FileRateStore, state_file_name
 from ttsbatch.run.rates.remember import found_path
-
-
-def most_in_window(times: list[float], window: float, slack: float = 1e-9) -> int:
-    """The most starts in any half-open window ``(t - window, t]``; ``slack`` forgives
-    rounding (and, for times measured by a client, its read-out jitter)."""
-    times = sorted(times)
-    most, lo = 0, 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - window + slack:
-            lo += 1
-        most = max(most, hi - lo + 1)
-    return most
 
 
 def gcra_bound(window: float, rpm: float, burst: int) -> int:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import write_jsonl
+from conftest import needs, write_jsonl
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="needs the distribution's chromium (.ci/run installs it)"
-)
+pytestmark = needs(CHROMIUM is not None, "the distribution's chromium (.ci/run installs it)")
 
 FLAGS = [
     "--headless",

@@ -17,21 +17,12 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import t2a_requests, write_jsonl
+from conftest import SENTENCES, needs, t2a_requests, write_jsonl
 
 from ttsbatch.fake.voice import espeak
 
-pytestmark = pytest.mark.skipif(not espeak.available(), reason="espeak-ng (espeakng-loader) is not installed")
+pytestmark = needs(espeak.available(), "espeak-ng (espeakng-loader)")
 
-SENTENCES = [
-    "The lighthouse keeper climbed the stairs again.",
-    "Every evening the lamp needed oil and patience.",
-    "Ships passed far out, their lights like slow stars.",
-    "She wrote the weather in a small green book.",
-    "On the third night a storm came from the west.",
-    "The radio crackled with voices from the harbour.",
-    "By morning the sea was flat and grey as slate.",
-]
 DEFECTS = {"truncated_speech": 0.15, "tail_beep": 0.15, "long_silence": 0.15}
 VOICE = "English_expressive_narrator"
 

@@ -14,24 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import API_KEY, t2a_requests, write_jsonl
+from conftest import API_KEY, most_in_window, t2a_requests, write_jsonl
 from hostile_server import HostileServer, flac_claiming, json_reply, native, silent_flac
 from serve_harness import CLIENT_KEY, ServeProcess, decoded_seconds, serve_thread
 
 AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 #: generous, as for a run (tests/test_hostile_replies.py): serve idles at ~150 MB
 MAX_RSS_MB = 600
-
-
-def most_in_window(times: list[float], window: float) -> int:
-    """The most arrivals in any half-open window ``(t - window, t]``."""
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 def speak_all(base_url: str, texts: list[str], clients: int) -> list[httpx.Response]:

@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 import pytest
-from conftest import t2a_requests, write_jsonl
+from conftest import SENTENCES, needs, t2a_requests, write_jsonl
 from signals import speech_like
 
 from ttsbatch.audio import signal_checks as sc
@@ -80,18 +80,7 @@ def test_pace_outliers_are_judged_per_voice_against_its_median():
     assert "alone" not in judged
 
 
-SENTENCES = [
-    "The lighthouse keeper climbed the stairs again.",
-    "Every evening the lamp needed oil and patience.",
-    "Ships passed far out, their lights like slow stars.",
-    "She wrote the weather in a small green book.",
-    "On the third night a storm came from the west.",
-    "The radio crackled with voices from the harbour.",
-    "By morning the sea was flat and grey as slate.",
-]
-
-
-NO_ESPEAK = pytest.mark.skipif(not espeak.available(), reason="espeak-ng (espeakng-loader) is not installed")
+NO_ESPEAK = needs(espeak.available(), "espeak-ng (espeakng-loader)")
 HANZI = "灯塔看守人又爬上了楼梯每天晚上都需要油和耐心船从远处驶过光像缓慢的星她把写在一本绿色小子里"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import t2a_requests, write_jsonl
+from conftest import most_in_window, t2a_requests, write_jsonl
 
 from ttsbatch.cli.main import main
 
@@ -35,16 +35,6 @@ def ledger_rows(out: Path, query: str) -> list[tuple]:
         return []
     finally:
         db.close()
-
-
-def most_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 def finish(proc, timeout: float = 120) -> tuple[int, str]:
