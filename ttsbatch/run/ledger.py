@@ -286,10 +286,14 @@ class Ledger:
         self._first_take(src.source_key)
         self._insert_take(src, take, request_id)
 
+    def last_take(self, source_key: str) -> int:
+        """The highest take recorded for a source (1: only its first reply)."""
+        row = self._sql("SELECT MAX(take) FROM takes WHERE source_key=?", (source_key,)).fetchone()
+        return row[0] or 1
+
     def next_take(self, source_key: str) -> int:
         """The number the next retake of a source gets (take 1 is the first reply)."""
-        row = self._sql("SELECT MAX(take) FROM takes WHERE source_key=?", (source_key,)).fetchone()
-        return max(2, (row[0] or 1) + 1)
+        return self.last_take(source_key) + 1
 
     def judge_take(self, source_key: str, take: int, checks: dict) -> None:
         """Record the line's signal checks as heard on this take (``run.retakes`` compares them)."""

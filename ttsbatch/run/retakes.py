@@ -49,19 +49,21 @@ class Retakes:
 
     def retakes_of(self, job: Job) -> int:
         """Retakes already paid for the line: the most any of its parts has had."""
-        return max((max(self.ledger.takes(p.source_key), default=1) - 1 for p in job.parts), default=0)
+        return max((self.ledger.last_take(p.source_key) - 1 for p in job.parts), default=0)
 
     def heard(self, job: Job) -> dict | None:
         """The checks recorded on the take the line uses now (its parts share one record)."""
-        key = job.parts[0].source_key
-        return self.ledger.takes(key).get(self.ledger.chosen_take(key))
+        return self._in_use(job.parts[0].source_key)
+
+    def _in_use(self, source_key: str) -> dict | None:
+        return self.ledger.takes(source_key).get(self.ledger.chosen_take(source_key))
 
     def recalled(self, job: Job) -> dict | None:
         """The line's checks as a run heard them on the takes it uses now, before the pace
         judgement: the same bytes (a take's row goes with its audio), so a line made again
         from kept audio is not decoded only to be heard again. None when any part lacks such
         a record, or it was heard by other checks (``signal_checks.VERSION``)."""
-        records = [self.ledger.takes(p.source_key).get(self.ledger.chosen_take(p.source_key)) for p in job.parts]
+        records = [self._in_use(p.source_key) for p in job.parts]
         first = records[0] if records else None
         if not first or first.get("heard_by") != signal_checks.VERSION or any(r != first for r in records):
             return None
